@@ -1,0 +1,179 @@
+"""Training: packing, a falling loss, exact resume, export, and a two-process (gloo) run."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import kornia_rs
+import numpy as np
+import pytest
+import torch
+
+from train.data import FramePack, prepare_pack
+from train.export import export_run
+from train.loop import TrainConfig, Trainer, fit, load_state
+from vidcolor.checkpoint import load_generator
+
+TINY = {"num_downs": 5, "ngf": 8}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _scene(i: int, h: int = 72, w: int = 96) -> np.ndarray:
+    """A colourful frame whose content changes with i (no two alike)."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.zeros((h, w, 3), np.uint8)
+    img[..., 0] = (xx * 255 // w + 37 * i) % 256
+    img[..., 1] = (yy * 255 // h + 11 * i) % 256
+    img[..., 2] = 128
+    x0 = (7 * i) % (w - 20)
+    img[10:30, x0:x0 + 20] = (20, 200, 40)
+    return img
+
+
+def _write_jpeg(path: Path, rgb: np.ndarray) -> None:
+    kornia_rs.io.write_image_jpeg(str(path), np.ascontiguousarray(rgb), "rgb", 95)
+
+
+@pytest.fixture(scope="module")
+def photo_pack(tmp_path_factory) -> Path:
+    src = tmp_path_factory.mktemp("photos")
+    for i in range(24):
+        _write_jpeg(src / f"p{i:02d}.jpg", _scene(i))
+    pack = tmp_path_factory.mktemp("pack")
+    stats = prepare_pack([src], pack, size=48, val_every=6)
+    assert stats.kept == 24
+    return pack
+
+
+def _cfg(pack: Path, out: Path, **kw) -> TrainConfig:
+    base = dict(data=str(pack), out=str(out), arch="unet", gen_config=TINY, pretrained=False, size=32,
+                batch=4, steps=10, phase="both", pretrain_steps=5, ndf=8, workers=0, ckpt_every=5,
+                val_max=8, val_images=2, lr=1e-3, decay=0.0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_prepare_counts_video_frames(tmp_path):
+    path = tmp_path / "clip.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 96, 72, "yuv420p"
+        stream.options = {"crf": "10"}
+        for i in range(20):
+            for pkt in stream.encode(av.VideoFrame.from_ndarray(_scene(i), format="rgb24")):
+                out.mux(pkt)
+        for pkt in stream.encode():
+            out.mux(pkt)
+    pack = tmp_path / "pack"
+    stats = prepare_pack([path], pack, size=48, every=3)
+    assert stats.kept == 7  # frames 0, 3, ..., 18
+    meta = json.loads((pack / "index.json").read_text())
+    assert len(meta["frames"]) == 7 and all(min(f["h"], f["w"]) == 48 for f in meta["frames"])
+    # A static clip collapses to one frame: the rest are near-duplicates.
+    static = tmp_path / "static.mp4"
+    with av.open(str(static), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 96, 72, "yuv420p"
+        for _ in range(12):
+            for pkt in stream.encode(av.VideoFrame.from_ndarray(_scene(0), format="rgb24")):
+                out.mux(pkt)
+        for pkt in stream.encode():
+            out.mux(pkt)
+    stats = prepare_pack([static], tmp_path / "pack2", size=48, every=1)
+    assert stats.kept == 1 and stats.duplicates == 11
+
+
+def test_prepare_drops_gray_frames(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    gray = np.repeat(_scene(1).mean(2, keepdims=True).astype(np.uint8), 3, axis=2)
+    _write_jpeg(src / "gray.jpg", gray)
+    _write_jpeg(src / "colour.jpg", _scene(1))
+    stats = prepare_pack([src], tmp_path / "pack", size=48)
+    assert stats.kept == 1 and stats.colourless == 1
+
+
+def test_dataset_is_deterministic(photo_pack):
+    a, b = FramePack(photo_pack, crop=32, seed=3), FramePack(photo_pack, crop=32, seed=3)
+    assert a[5].shape == (3, 32, 32)
+    assert torch.equal(a[5], b[5])
+    b.epoch = 1
+    assert not torch.equal(a[5], b[5])  # a new epoch draws new crops
+
+
+def test_loss_falls(photo_pack, tmp_path):
+    torch.manual_seed(0)
+    cfg = _cfg(photo_pack, tmp_path / "run", phase="pretrain", steps=25, degrade=0.0, lr=3e-3)
+    trainer = Trainer(cfg, torch.device("cpu"))
+    fixed = torch.stack([FramePack(photo_pack, crop=32, augment=False)[i] for i in range(8)])
+    losses = []
+    for _ in range(cfg.steps):
+        trainer.set_input(fixed)
+        losses.append(trainer.optimize_parameters()["L1"])
+    assert np.mean(losses[-5:]) < 0.6 * np.mean(losses[:5])
+
+
+def test_resume_is_exact(photo_pack, tmp_path):
+    full = Trainer(_cfg(photo_pack, tmp_path / "a"), torch.device("cpu"))
+    fit(full, tmp_path / "a", log=lambda _m: None)
+    # Interrupted after 7 steps (mid-epoch, in the GAN phase), then resumed from disk.
+    part = Trainer(_cfg(photo_pack, tmp_path / "b", steps=7), torch.device("cpu"))
+    seen = {}
+    fit(part, tmp_path / "b", log=lambda _m: None)
+    state = load_state(tmp_path / "b")
+    cfg = TrainConfig(**state["config"])
+    cfg.steps = 10
+    resumed = Trainer(cfg, torch.device("cpu"))
+    resumed.load_state_dict(state)
+    fit(resumed, tmp_path / "b", on_step=lambda s, l, _v: seen.setdefault(s, l), log=lambda _m: None)
+    assert set(seen) == {8, 9, 10}
+    a, b = load_state(tmp_path / "a"), load_state(tmp_path / "b")
+    for key in a["G"]:
+        torch.testing.assert_close(a["G"][key], b["G"][key], rtol=0, atol=1e-6)
+    for key in a["D"]:
+        torch.testing.assert_close(a["D"][key], b["D"][key], rtol=0, atol=1e-6)
+    rows_a = list(csv.DictReader((tmp_path / "a" / "metrics.csv").open()))
+    rows_b = list(csv.DictReader((tmp_path / "b" / "metrics.csv").open()))
+    assert rows_a[-1]["L1"] == rows_b[-1]["L1"]
+
+
+def test_export_then_load(photo_pack, tmp_path):
+    run = tmp_path / "run"
+    trainer = Trainer(_cfg(photo_pack, run, steps=5), torch.device("cpu"))
+    fit(trainer, run, log=lambda _m: None)
+    assert (run / "config.json").exists() and list(run.glob("val_*.png"))
+    path, meta = export_run(run, tmp_path / "model.pt")
+    assert meta["steps"] == 5 and "val_psnr" in meta["validation"]
+    raw = torch.load(path, weights_only=True)
+    assert all(v.dtype == torch.float16 for v in raw["state_dict"].values() if v.is_floating_point())
+    net, info = load_generator(path)
+    with torch.inference_mode():
+        out = net(torch.zeros(1, 1, 32, 32))
+    assert out.shape == (1, 2, 32, 32) and info["meta"]["steps"] == 5
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_process_gloo_run(photo_pack, tmp_path):
+    run = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
+           f"--master_port={_free_port()}", "-m", "train", "fit", "--data", str(photo_pack), "--out", str(run),
+           "--arch", "unet", "--gen-config", json.dumps(TINY), "--no-pretrained", "--size", "32", "--batch", "2",
+           "--steps", "4", "--pretrain-steps", "2", "--ndf", "8", "--workers", "0", "--ckpt-every", "4",
+           "--device", "cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    state = load_state(run)
+    assert state["step"] == 4 and json.loads((run / "config.json").read_text())["batch"] == 2

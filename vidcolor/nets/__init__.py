@@ -1,0 +1,46 @@
+"""Network constructors, mapped explicitly by architecture name (no package scanning)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from torch import nn
+
+from .effnet_unet import EffNetUnet
+from .patchgan import NLayerDiscriminator
+from .unet import UnetGenerator
+
+GENERATORS: dict[str, Callable[..., nn.Module]] = {
+    "unet": UnetGenerator,
+    "effnet_unet": EffNetUnet,
+}
+
+
+def build_generator(arch: str, config: dict[str, Any] | None = None) -> nn.Module:
+    """Build a generator by name; `config` holds constructor keyword arguments."""
+    if arch not in GENERATORS:
+        raise ValueError(f"unknown generator architecture {arch!r} (known: {', '.join(GENERATORS)})")
+    return GENERATORS[arch](**(config or {}))
+
+
+def build_discriminator(config: dict[str, Any] | None = None) -> nn.Module:
+    return NLayerDiscriminator(**(config or {}))
+
+
+def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
+    """pix2pix's normal(0, 0.02) init for convs and BatchNorm scales, skipping pretrained encoders."""
+    for name, m in net.named_modules():
+        if name.startswith("encoder"):
+            continue
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, gain)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, gain)
+            nn.init.zeros_(m.bias)
+    return net
+
+
+__all__ = ["GENERATORS", "build_generator", "build_discriminator", "init_weights",
+           "UnetGenerator", "EffNetUnet", "NLayerDiscriminator"]

