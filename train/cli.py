@@ -80,6 +80,7 @@ def fit(data, run, resume, arch, gen_config, no_pretrained, size, batch, steps, 
         cfg = TrainConfig(**state["config"])
         run = resume
         cfg.steps = steps or cfg.steps
+        cfg.pretrain_steps = cfg.pretrain_steps if pretrain_steps is None else pretrain_steps
         cfg.time_limit_min = time_limit_min or cfg.time_limit_min
     else:
         if not data or not run:
@@ -133,3 +134,33 @@ def export(run, out, full_precision) -> None:
     from .export import export_run
     path, meta = export_run(run, out, half=not full_precision)
     click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, {meta['steps']} steps)")
+
+
+@train.command()
+@click.argument("models", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--photos", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Folder of colour photos.")
+@click.option("--clip", "clips", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Colour clip whose frames are scored (repeatable).")
+@click.option("--every", default=5, show_default=True, type=click.IntRange(1), help="Score every k-th clip frame.")
+@click.option("--render-size", default=256, show_default=True, type=click.IntRange(32, 2048))
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the table as JSON.")
+def evaluate(models, photos, clips, every, render_size, json_out) -> None:
+    """PSNR and colourfulness of MODELS (and the gray baseline) on colour photos and clip frames."""
+    from dataclasses import asdict
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from .evaluate import evaluate as run_eval
+    if not photos and not clips:
+        raise click.UsageError("give --photos and/or --clip")
+    named = {"gray baseline (ab = 0)": None, **{m.name: m for m in models}}
+    results = run_eval(named, photos, list(clips), every, render_size)
+    table = Table("model", "set", "images", "PSNR (dB)", "colourfulness", "colourfulness (truth)")
+    for name, sets in results.items():
+        for set_name, s in sets.items():
+            table.add_row(name, set_name, str(s.count), f"{s.psnr:.2f}", f"{s.colorfulness:.1f}",
+                          f"{s.colorfulness_ref:.1f}")
+    Console().print(table)
+    if json_out:
+        json_out.write_text(json.dumps({n: {k: asdict(v) for k, v in s.items()} for n, s in results.items()}, indent=2))

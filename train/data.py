@@ -64,7 +64,7 @@ def _thumb(rgb: np.ndarray) -> np.ndarray:
 
 def read_image(path: Path) -> np.ndarray:
     """Any JPEG/PNG as (H, W, 3) uint8 RGB."""
-    img = kornia_rs.read_image(str(path))
+    img = kornia_rs.io.read_image(str(path))
     if img.ndim == 2:
         img = img[..., None]
     if img.shape[2] == 1:

@@ -22,6 +22,3 @@ class ModelError(VidcolorError):
 class DeviceError(VidcolorError):
     """The requested compute device is not available."""
 
-
-class DecodeWarning(VidcolorError):
-    """Raised only to report partially decodable input; the frames that decoded are kept."""

@@ -1,0 +1,195 @@
+import av
+import click
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from vidcolor.cli import VidcolorGroup, cli
+from vidcolor.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory, make_model):
+    return make_model(tmp_path_factory.mktemp("model") / "tiny.pt")
+
+
+@pytest.fixture
+def clip(tmp_path, make_video):
+    return make_video(tmp_path / "clip.mp4", frames=6)
+
+
+def invoke(*args):
+    return CliRunner(env={"COLUMNS": "300"}).invoke(cli, [str(a) for a in args])  # wide enough for one row a file
+
+
+def run(*args, model):
+    return invoke("run", "--model", model, "--render-size", 64, "--preset", "ultrafast", *args)
+
+
+def one_error_line(result, text: str) -> None:
+    """A failure is one red line on stderr, no traceback, and a non-zero exit."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.exit_code != 0
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error:") and text in lines[0], lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_run_writes_default_output(clip, model):
+    result = run(clip, model=model)
+    assert result.exit_code == 0, result.output
+    output = clip.with_name("clip_color.mp4")
+    assert output.is_file() and av.open(str(output)).streams.video[0].frames == 6
+    assert "done" in result.stderr and "6 frames" in result.stderr
+
+
+def test_missing_file(tmp_path, model):
+    one_error_line(run(tmp_path / "nothing.mp4", model=model), "no such file")
+
+
+def test_not_a_media_file(tmp_path, model):
+    (tmp_path / "notes.mp4").write_text("hello")
+    one_error_line(run(tmp_path / "notes.mp4", model=model), "not a media file")
+
+
+def test_no_video_stream(tmp_path, model):
+    with av.open(str(tmp_path / "sound.m4a"), "w") as container:
+        stream = container.add_stream("aac", rate=48000, layout="mono")
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 48000, 0
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    one_error_line(run(tmp_path / "sound.m4a", model=model), "no video stream")
+
+
+def test_truncated_file_reports_lost_frames(tmp_path, make_video, model):
+    path = make_video(tmp_path / "clip.mkv", frames=40)
+    path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
+    result = run(path, model=model)
+    assert result.exit_code == 0, result.output
+    assert "frames lost to corrupt or truncated data" in result.stderr
+    assert (tmp_path / "clip_color.mkv").is_file()
+
+
+class Foreign:
+    pass
+
+
+@pytest.mark.parametrize("content,message", [
+    (None, "model file not found"),
+    ("truncated", "not a PyTorch checkpoint or corrupt"),
+    (b"\x00garbage" * 100, "model.pt"),
+    ({"weights": torch.zeros(3)}, "is not a vidcolor model"),
+    (Foreign(), "refusing to load"),
+])
+def test_bad_model(tmp_path, clip, model, content, message):
+    path = tmp_path / "model.pt"
+    if content == "truncated":
+        path.write_bytes(model.read_bytes()[:5000])
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        torch.save(content, path)
+    one_error_line(run(clip, model=path), message)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_unavailable_device(clip, model):
+    one_error_line(run(clip, "--device", "cuda", model=model), "device 'cuda' is not available")
+
+
+def test_overwrite(clip, model):
+    output = clip.with_name("clip_color.mp4")
+    output.write_bytes(b"older")
+    result = run(clip, model=model)
+    assert result.exit_code == 0 and "skipped" in result.stderr and "--overwrite" in result.stderr
+    assert output.read_bytes() == b"older"
+    assert run(clip, "--overwrite", model=model).exit_code == 0
+    assert av.open(str(output)).streams.video[0].frames == 6
+
+
+def test_output_is_input(clip, model):
+    before = clip.read_bytes()
+    one_error_line(run(clip, "-o", clip, "--overwrite", model=model), "output is the input")
+    link = clip.with_name("link.mp4")
+    link.symlink_to(clip)
+    one_error_line(run(clip, "-o", link, "--overwrite", model=model), "output is the input")
+    assert clip.read_bytes() == before
+
+
+def test_batch_continues_past_a_bad_file(tmp_path, make_video, model):
+    first = make_video(tmp_path / "a.mp4", frames=4)
+    (tmp_path / "b.mp4").write_text("broken")
+    third = make_video(tmp_path / "c.mp4", frames=4)
+    result = run(first, tmp_path / "b.mp4", third, model=model)
+    assert result.exit_code == 1
+    assert (tmp_path / "a_color.mp4").is_file() and (tmp_path / "c_color.mp4").is_file()
+    rows = {line.split("│")[1].strip(): line for line in result.stderr.splitlines() if line.count("│") > 3}
+    assert "done" in rows[str(first)] and "done" in rows[str(third)]
+    assert "failed" in rows[str(tmp_path / "b.mp4")] and "not a media file" in rows[str(tmp_path / "b.mp4")]
+
+
+def test_folders_and_output_dir(tmp_path, make_video, model):
+    make_video(tmp_path / "in" / "a.mp4", frames=3)
+    make_video(tmp_path / "in" / "sub" / "b.mkv", frames=3)
+    make_video(tmp_path / "in" / "old_color.mp4", frames=3)  # an earlier result: not an input
+    (tmp_path / "in" / "notes.txt").write_text("not a video")
+    result = run(tmp_path / "in", "--output-dir", tmp_path / "out", model=model)
+    assert result.exit_code == 0, result.output
+    written = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert written == ["a_color.mp4", "sub/b_color.mkv"]
+
+
+@pytest.mark.parametrize("args", [
+    ["--strength", "1.0"], ["--render-size", "8"], ["--pix-fmt", "nv12"], ["--crf", "60"],
+    ["--smoothing", "flow"], ["--batch-size", "0"],
+])
+def test_option_bounds(clip, model, args):
+    result = run(clip, *args, model=model)
+    assert result.exit_code == 2 and "Invalid value" in result.output
+
+
+def test_single_output_needs_single_input(clip, model):
+    result = run(clip, clip, "-o", clip.with_name("x.mp4"), model=model)
+    assert result.exit_code == 2 and "single input" in result.output
+
+
+def test_unknown_encoder(clip, model):
+    one_error_line(run(clip, "--codec", "nosuch", model=model), "unknown encoder")
+
+
+def test_info(tmp_path, make_video):
+    path = make_video(tmp_path / "clip.mp4", frames=24, audio=True, rotation=90, colorspace="bt709")
+    result = invoke("info", path)
+    assert result.exit_code == 0, result.output
+    for expected in ("322x182", "yuv420p", "bt709, limited range", "24.000 fps", "rotation", "90 degrees",
+                     "aac, 48000 Hz, mono", "1.000 s"):
+        assert expected in result.stdout
+    assert [line for line in result.stdout.splitlines() if line.strip().startswith("frames")][0].split()[-1] == "24"
+
+
+def test_info_mirrored(tmp_path, make_video):
+    result = invoke("info", make_video(tmp_path / "clip.mp4", frames=2, rotation=90, mirrored=True))
+    assert "90 degrees, mirrored" in result.stdout
+
+
+def test_info_errors_and_debug(tmp_path):
+    one_error_line(invoke("info", tmp_path / "missing.mp4"), "no such file")
+    debug = invoke("--debug", "info", tmp_path / "missing.mp4")
+    assert isinstance(debug.exception, InputError)  # raised, so Python prints the traceback
+
+
+def test_lazy_command_that_cannot_import():
+    @click.group(cls=VidcolorGroup, lazy={"train": "no_such_package.cli:train"})
+    @click.option("--debug", is_flag=True)
+    def group(debug):
+        pass
+
+    assert CliRunner().invoke(group, ["--help"]).exit_code == 0
+    result = CliRunner().invoke(group, ["train", "fit", "--steps", "3"])
+    one_error_line(result, "'vidcolor train' is unavailable (ModuleNotFoundError")
+
+
+def test_train_group_is_registered():
+    assert "train" in cli.list_commands(click.Context(cli))

@@ -1,0 +1,22 @@
+"""Video I/O with PyAV: probing (probe), the decode thread (reader) and the encode thread (writer)."""
+
+from .probe import ColorTags, MediaInfo, StreamInfo, VideoInfo, probe
+from .reader import Batch, SourceFrame, VideoReader
+from .writer import OutputFrame, OutputOptions, VideoWriter, check_options, check_paths, output_name
+
+__all__ = [
+           "Batch",
+           "ColorTags",
+           "MediaInfo",
+           "OutputFrame",
+           "OutputOptions",
+           "SourceFrame",
+           "StreamInfo",
+           "VideoInfo",
+           "VideoReader",
+           "VideoWriter",
+           "check_options",
+           "check_paths",
+           "output_name",
+           "probe",
+]

@@ -1,0 +1,153 @@
+"""The decode stage: a thread that demuxes and decodes into a bounded queue of batches.
+
+Each batch carries the frames' planes and timestamps plus the audio/subtitle packets
+demuxed since the previous batch, so the writer can remux them in order without a second
+pass over the file. The queue is bounded, so memory does not grow with the video's length.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+from av.video.reformatter import ColorRange, VideoReformatter
+
+from ..yuv import YuvSpec
+from .probe import VideoInfo, open_input
+
+COPIED_STREAM_TYPES = ("audio", "subtitle")
+_SWS_COLORSPACE = {"bt601": "itu601", "bt709": "itu709", "bt2020": "bt2020"}
+
+
+@dataclass
+class SourceFrame:
+    pts: int
+    duration: int
+    planes: tuple[np.ndarray, ...]  # Y, Cb, Cr as uint8 (H,W), (h,w), (h,w)
+
+
+@dataclass
+class Batch:
+    frames: list[SourceFrame] = field(default_factory=list)
+    packets: list[av.Packet] = field(default_factory=list)  # non-video packets, in demux order
+
+
+def plane_arrays(frame: av.VideoFrame) -> tuple[np.ndarray, ...]:
+    """Zero-copy views of a planar 8-bit frame's planes, without the line padding."""
+    return tuple(np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, :p.width] for p in frame.planes)
+
+
+class VideoReader:
+    """Decodes `video` in a background thread; iterate to get `Batch`es of `batch_size` frames.
+
+    Packets the decoder rejects are skipped and counted (`decode_errors`); truncated data
+    just ends the stream early, so callers compare `frames_decoded` with the container's count.
+    """
+
+    def __init__(self, path: Path, video: VideoInfo, pix_fmt: str, batch_size: int, queue_batches: int = 2):
+        self.video = video
+        self.pix_fmt = pix_fmt
+        self.batch_size = batch_size
+        self.container = open_input(path)
+        self.stream = self.container.streams[video.index]
+        self.stream.thread_type = "AUTO"
+        self.copied_streams = [s for s in self.container.streams if s.type in COPIED_STREAM_TYPES]
+        self.frames_decoded = 0
+        self.decode_errors = 0
+        self.busy_seconds = 0.0
+        self._reformatter = VideoReformatter()
+        self._step = max(1, round(1 / (video.fps * video.time_base))) if video.fps else 1
+        self._last_pts: int | None = None
+        self._queue: queue.Queue[Batch | BaseException | None] = queue.Queue(queue_batches)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="vidcolor-decode", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def __iter__(self) -> Iterator[Batch]:
+        while (item := self._queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        """Stop the thread (also mid-stream) and release the file."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self.container.close()
+
+    def _put(self, item: Batch | BaseException | None) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            self._decode()
+            self._put(None)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            self._put(exc)
+
+    def _decode(self) -> None:
+        batch = Batch()
+        start = time.perf_counter()
+        for packet in self.container.demux(self.stream, *self.copied_streams):
+            if packet.stream.index != self.stream.index:
+                if packet.dts is not None:  # the empty flush packet has none
+                    batch.packets.append(packet)
+                continue
+            for frame in self._decode_packet(packet):
+                batch.frames.append(self._source_frame(frame))
+                if len(batch.frames) == self.batch_size:
+                    self.busy_seconds += time.perf_counter() - start
+                    if not self._put(batch):
+                        return
+                    batch, start = Batch(), time.perf_counter()
+        self.busy_seconds += time.perf_counter() - start
+        if batch.frames or batch.packets:
+            self._put(batch)
+
+    def _decode_packet(self, packet: av.Packet) -> list[av.VideoFrame]:
+        try:
+            return self.stream.decode(packet)
+        except av.error.InvalidDataError:
+            self.decode_errors += 1
+            return []
+
+    def _source_frame(self, frame: av.VideoFrame) -> SourceFrame:
+        self.frames_decoded += 1
+        pts = frame.pts
+        if pts is None or (self._last_pts is not None and pts <= self._last_pts):
+            pts = 0 if self._last_pts is None else self._last_pts + self._step  # missing or repeated stamp
+        self._last_pts = pts
+        return SourceFrame(pts, frame.duration or self._step,
+                           plane_arrays(to_planar(frame, self.pix_fmt, self.video.color.yuv_spec, self._reformatter)))
+
+
+def to_planar(frame: av.VideoFrame, pix_fmt: str, spec: YuvSpec, reformatter: VideoReformatter) -> av.VideoFrame:
+    """Bring any frame to 8-bit planar `pix_fmt` while keeping the source's Y code values.
+
+    YUV and gray frames change only bit depth and chroma subsampling (same range in and
+    out, or swscale would rescale Y); RGB frames are converted with the output's matrix.
+    """
+    if frame.format.name.replace("yuvj", "yuv") == pix_fmt:
+        return frame
+    if frame.format.is_rgb:
+        target_range = ColorRange.JPEG if spec.full_range else ColorRange.MPEG
+    else:
+        target_range = ColorRange.JPEG  # as the source range below: no range conversion
+    colorspace = _SWS_COLORSPACE[spec.matrix]
+    return reformatter.reformat(frame, format=pix_fmt, src_colorspace=colorspace, dst_colorspace=colorspace,
+                                src_color_range=ColorRange.JPEG, dst_color_range=target_range)

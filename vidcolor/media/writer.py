@@ -1,0 +1,221 @@
+"""The encode stage: a thread that encodes frames and remuxes copied packets into a temp file.
+
+The output appears at its final path only once it is complete (rename on success, delete
+on any failure), so a crash or Ctrl-C never leaves a half-written video behind.
+Timestamps, rotation, aspect ratio and colour tags are copied from the source.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from ..errors import OutputError
+from .probe import VideoInfo
+from .reader import plane_arrays
+
+PIX_FMTS = ("yuv420p", "yuv422p", "yuv444p")
+# Containers that take H.264/H.265 plus most audio; other inputs get a Matroska output.
+KEPT_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")
+TEMP_MARK = ".vidcolor-tmp"
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    codec: str = "libx264"
+    crf: int = 18
+    preset: str = "medium"
+    pix_fmt: str = "yuv420p"
+    overwrite: bool = False
+
+
+@dataclass
+class OutputFrame:
+    pts: int
+    duration: int
+    planes: tuple[np.ndarray, ...]  # Y, Cb, Cr as uint8
+
+
+def output_name(source: Path) -> str:
+    """`film.mp4` -> `film_color.mp4`."""
+    suffix = source.suffix.lower() if source.suffix.lower() in KEPT_SUFFIXES else ".mkv"
+    return f"{source.stem}_color{suffix}"
+
+
+def temp_path(target: Path) -> Path:
+    """Hidden, beside the target (same filesystem, so the final rename is atomic), same suffix for the muxer."""
+    return target.with_name(f".{target.stem}{TEMP_MARK}{target.suffix}")
+
+
+def check_paths(source: Path, target: Path, overwrite: bool) -> None:
+    """Refuse to write over the input (also through links) or, without `overwrite`, any existing file."""
+    if target.resolve() == source.resolve() or (target.exists() and source.exists() and target.samefile(source)):
+        raise OutputError(f"output is the input file: {target}")
+    if target.exists() and not overwrite:
+        raise OutputError(f"output exists (use --overwrite): {target}")
+    if not target.parent.is_dir():
+        raise OutputError(f"output folder does not exist: {target.parent}")
+
+
+def check_options(options: OutputOptions) -> None:
+    """Validate the encoder and pixel format before any work starts."""
+    try:
+        codec = av.Codec(options.codec, "w")
+    except (av.codec.codec.UnknownCodecError, ValueError) as exc:
+        raise OutputError(f"unknown encoder: {options.codec}") from exc
+    if codec.type != "video":
+        raise OutputError(f"not a video encoder: {options.codec}")
+    if options.pix_fmt not in PIX_FMTS:
+        raise OutputError(f"unsupported pixel format {options.pix_fmt} (use {', '.join(PIX_FMTS)})")
+    if codec.video_formats and options.pix_fmt not in {f.name for f in codec.video_formats}:
+        raise OutputError(f"{options.codec} cannot encode {options.pix_fmt}")
+
+
+class VideoWriter:
+    """Encodes in a background thread; `write()` batches, then `finish()` or `abort()`."""
+
+    def __init__(self, target: Path, video: VideoInfo, options: OutputOptions,
+                 templates: Sequence[av.stream.Stream] = (), queue_batches: int = 2):
+        self.target = target
+        self.temp = temp_path(target)
+        self.frames_written = 0
+        self.busy_seconds = 0.0
+        self.warnings: list[str] = []
+        try:
+            self.container = av.open(str(self.temp), "w")
+        except (av.FFmpegError, ValueError, OSError) as exc:
+            raise OutputError(f"cannot write {target}: {exc}") from exc
+        try:
+            self.stream = self._add_video_stream(video, options)
+            self._copies = self._add_copied_streams(templates)
+        except BaseException:
+            self._discard()
+            raise
+        self._durations: dict[int, int] = {}  # pts -> duration of frames inside the encoder
+        self._queue: queue.Queue[tuple[list[OutputFrame], list[av.Packet]] | None] = queue.Queue(queue_batches)
+        self._error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="vidcolor-encode", daemon=True)
+
+    def _add_video_stream(self, video: VideoInfo, options: OutputOptions) -> av.video.VideoStream:
+        if options.codec not in self.container.supported_codecs:
+            raise OutputError(f"{self.container.format.name} cannot hold {options.codec} video: {self.target}")
+        stream = self.container.add_stream(options.codec, rate=video.fps,
+                                           options={"crf": str(options.crf), "preset": options.preset})
+        stream.width, stream.height, stream.pix_fmt = video.width, video.height, options.pix_fmt
+        # The source's time base, so every source timestamp (also variable frame rate) is exact.
+        stream.time_base = video.time_base
+        stream.codec_context.time_base = video.time_base
+        if video.sample_aspect_ratio:
+            stream.codec_context.sample_aspect_ratio = video.sample_aspect_ratio
+        ctx = stream.codec_context
+        ctx.colorspace, ctx.color_range = video.color.colorspace, video.color.color_range
+        ctx.color_primaries, ctx.color_trc = video.color.primaries, video.color.trc
+        if video.display_matrix:
+            stream.set_display_matrix(video.display_matrix)
+        return stream
+
+    def _add_copied_streams(self, templates: Sequence[av.stream.Stream]) -> dict[int, av.stream.Stream]:
+        copies = {}
+        for template in templates:
+            try:
+                copies[template.index] = self.container.add_stream_from_template(template)
+            except ValueError as exc:  # the output container cannot hold this codec
+                self.warnings.append(f"dropped {template.type} stream #{template.index}: {exc}")
+        return copies
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def write(self, frames: list[OutputFrame], packets: Sequence[av.Packet] = ()) -> None:
+        """Queue frames to encode and packets to remux; raises if the encode thread failed."""
+        self._put((frames, list(packets)))
+
+    def finish(self) -> None:
+        """Drain the encoder, close the file and move it into place."""
+        self._put(None)
+        self._thread.join()
+        self._raise_error()
+        try:
+            self.container.close()
+            os.replace(self.temp, self.target)
+        except (av.FFmpegError, OSError) as exc:
+            self._discard()
+            raise OutputError(f"cannot write {self.target}: {exc}") from exc
+
+    def abort(self) -> None:
+        """Stop the thread and delete the temp file; the target is left as it was."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self._discard()
+
+    def _put(self, item: tuple[list[OutputFrame], list[av.Packet]] | None) -> None:
+        while True:
+            self._raise_error()
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _discard(self) -> None:
+        with contextlib.suppress(av.FFmpegError, OSError):
+            self.container.close()
+        self.temp.unlink(missing_ok=True)
+
+    def _raise_error(self) -> None:
+        if isinstance(self._error, av.FFmpegError):
+            raise OutputError(f"encoding {self.target} failed: {self._error}") from self._error
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    item = self._queue.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                start = time.perf_counter()
+                if item is None:
+                    self._mux_encoded(self.stream.encode(None))
+                    self.busy_seconds += time.perf_counter() - start
+                    return
+                self._mux(*item)
+                self.busy_seconds += time.perf_counter() - start
+        except BaseException as exc:  # re-raised in the caller's thread by _raise_error
+            self._error = exc
+
+    def _mux(self, frames: list[OutputFrame], packets: list[av.Packet]) -> None:
+        for packet in packets:
+            copy = self._copies.get(packet.stream.index)
+            if copy is not None:
+                packet.stream = copy
+                self.container.mux(packet)
+        for frame in frames:
+            self._durations[frame.pts] = frame.duration
+            self._mux_encoded(self.stream.encode(self._video_frame(frame)))
+            self.frames_written += 1
+
+    def _mux_encoded(self, packets: list[av.Packet]) -> None:
+        """libx264 leaves packet durations at 0; restore the source's, or the last frame's is guessed."""
+        for packet in packets:
+            packet.duration = self._durations.pop(packet.pts, packet.duration)
+            self.container.mux(packet)
+
+    def _video_frame(self, frame: OutputFrame) -> av.VideoFrame:
+        out = av.VideoFrame(self.stream.width, self.stream.height, self.stream.pix_fmt)
+        for view, plane in zip(plane_arrays(out), frame.planes):
+            view[...] = plane
+        out.pts, out.duration, out.time_base = frame.pts, frame.duration, self.stream.codec_context.time_base
+        return out
