@@ -143,7 +143,7 @@ def test_folders_and_output_dir(tmp_path, make_video, model):
 
 @pytest.mark.parametrize("args", [
     ["--strength", "1.0"], ["--render-size", "8"], ["--pix-fmt", "nv12"], ["--crf", "60"],
-    ["--smoothing", "flow"], ["--batch-size", "0"],
+    ["--smoothing", "median"], ["--batch-size", "0"], ["--window", "0"],
 ])
 def test_option_bounds(clip, model, args):
     result = run(clip, *args, model=model)

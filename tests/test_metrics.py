@@ -230,6 +230,10 @@ def test_score_video_equals_whole_video_functions_for_any_batching() -> None:
         "cdc_ref": M.cdc(ref),
         "warp_error": M.warp_error(pred, ref),
         "warp_error_ref": M.warp_error(ref, ref),
+        "cdc_chroma": M.cdc_chroma(pred),
+        "cdc_chroma_ref": M.cdc_chroma(ref),
+        "warp_error_chroma": M.warp_error_chroma(pred, ref),
+        "warp_error_chroma_ref": M.warp_error_chroma(ref, ref),
     }
     assert expected["warp_error"] > 2 * expected["warp_error_ref"] and expected["cdc"] > expected["cdc_ref"]
     cuts = [
@@ -262,3 +266,18 @@ def test_single_frame_video_has_undefined_temporal_metrics() -> None:
     s = M.score_video([v], [v])
     assert s.frames == 1 and s.psnr == M.PSNR_CAP_DB
     assert math.isnan(s.cdc) and math.isnan(s.warp_error)
+
+
+def test_chroma_metrics_ignore_luma_and_see_colour_flicker() -> None:
+    assert M.to_chroma_u8(torch.full((3, 2, 2), 0.6)).eq(128).all()  # gray: neutral chroma
+    red = M.to_chroma_u8(torch.tensor([1.0, 0.0, 0.0]).view(3, 1, 1))[0, :, 0, 0].tolist()
+    assert red == [round(128 - 0.168736 * 255), 255]  # Cr = 128 + 127.5, clamped
+    ref = translating(6, h=40, w=56)
+    gray = ref.mean(dim=1, keepdim=True).expand(-1, 3, -1, -1).clone()  # moving luma, no colour at all
+    assert M.cdc_chroma(gray) == 0.0 and M.cdc(gray) > 0
+    gray[1::2] *= 0.8  # luma flicker on top of the motion: still no colour
+    assert M.warp_error_chroma(gray, ref) == pytest.approx(0.0, abs=1e-12) and M.warp_error(gray, ref) > 1e-3
+    flicker = ref.mean(dim=1, keepdim=True).expand(-1, 3, -1, -1).clone()
+    flicker[1::2, 0] = (flicker[1::2, 0] + 0.15).clamp(0, 1)  # every other frame redder
+    assert M.cdc_chroma(flicker) > 0.01
+    assert M.warp_error_chroma(flicker, ref) > 1e-3

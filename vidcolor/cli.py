@@ -8,7 +8,7 @@ and in `vidcolor.pipeline`. Every failure reaches the user as one red line (the 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +20,12 @@ from rich.table import Table
 from rich.text import Text
 
 from . import __version__
+from .batch import VIDEO_EXTENSIONS, Job, Outcome, collect_jobs, parse_shard, read_list, select_shard, write_report  # noqa: F401
 from .errors import VidcolorError
 from .media import MediaInfo, OutputOptions, check_options, output_name, probe
 from .media.writer import PIX_FMTS
-from .temporal import SMOOTHERS
+from .temporal import DEFAULT_SMOOTHING, SMOOTHERS, EmaSmoother, FlowSmoother, WindowSmoother
 
-VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".ts",
-                              ".m2ts", ".mts", ".wmv", ".flv", ".ogv", ".3gp", ".dv", ".mxf"})
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
                 "veryslow", "placebo")
 LAZY_COMMANDS = {"train": "train.cli:train"}  # needs the training extras; the product works without them
@@ -104,49 +103,41 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 # -- vidcolor run ----------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Job:
-    input: Path
-    output: Path
-
-
-def collect_jobs(inputs: tuple[Path, ...], output: Path | None, output_dir: Path | None) -> list[Job]:
-    """Expand folders (recursively, by video extension) and name each output.
-
-    In folders, hidden files (our temp files among them) and our own `*_color.*` outputs are
-    skipped, so a second run over the same folder does not colorize its results.
-    """
-    jobs = []
-    for item in inputs:
-        if item.is_dir():
-            for path in sorted(item.rglob("*")):
-                if (path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS and not path.name.startswith(".")
-                        and not path.stem.endswith("_color")):
-                    folder = output_dir / path.parent.relative_to(item) if output_dir else path.parent
-                    jobs.append(Job(path, folder / output_name(path)))
-        elif output is not None:
-            jobs.append(Job(item, output))
-        else:
-            jobs.append(Job(item, (output_dir or item.parent) / output_name(item)))
-    return jobs
+# Inputs, naming, shards and the JSON report live in vidcolor.batch (Job, collect_jobs re-exported here).
 
 
 @cli.command("run")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("inputs", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--from-list", "from_list", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also read inputs from this file: one path or glob per line; blank lines and # comments ignored.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Output file (one input only). Default: <name>_color.<ext> beside the input.")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Write outputs here (folder structure of folder inputs is kept).")
+              help="Write outputs here, creating it (folder structure of folder inputs is kept).")
+@click.option("--suffix", default="_color", show_default=True, help="Added to each input's name for its output.")
+@click.option("--shard", metavar="I/N", default=None,
+              help="Do only shard I of N (0 <= I < N) of the batch: N processes given the same inputs "
+                   "split them without coordination (e.g. --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write each file's outcome and the totals here as JSON.")
+@click.option("--segment-seconds", type=click.FloatRange(1.0, 86400.0), default=30.0, show_default=True,
+              help="Video is encoded in segments of this length; an interrupted run resumes from the last one.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (otherwise they are skipped).")
 @click.option("--model", type=click.Path(dir_okay=False, path_type=Path), help="Generator checkpoint (.pt).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--render-size", type=click.IntRange(32, 4096), default=256, show_default=True,
               help="Short side the model sees; colour is upsampled to full size.")
 @click.option("--batch-size", type=click.IntRange(1, 256), default=None, help="Frames per batch [default: automatic].")
-@click.option("--smoothing", type=click.Choice(sorted(SMOOTHERS)), default="ema", show_default=True,
-              help="Temporal smoothing of the colour (reset at scene cuts).")
-@click.option("--strength", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.5, show_default=True,
-              help="How much colour each frame keeps from the previous ones.")
+@click.option("--smoothing", type=click.Choice(sorted(SMOOTHERS)), default=DEFAULT_SMOOTHING, show_default=True,
+              help="Temporal smoothing of the colour, never across scene cuts: none; ema (running average); "
+                   "window (centred average of --window frames); flow (motion-compensated running average).")
+@click.option("--strength", type=click.FloatRange(0.0, 1.0, max_open=True), default=None,
+              help=f"How much colour each frame keeps from the previous ones (ema, flow) "
+                   f"[default: ema {EmaSmoother.DEFAULT_STRENGTH}, flow {FlowSmoother.DEFAULT_STRENGTH}].")
+@click.option("--window", type=click.IntRange(1, 99), default=None,
+              help=f"Frames averaged by --smoothing window, odd [default: {WindowSmoother.DEFAULT_WINDOW}].")
+@click.option("--cuts-only", is_flag=True,
+              help="Only print the scene cuts found (frame index and time); colorize and write nothing.")
 @click.option("--codec", default="libx264", show_default=True, help="FFmpeg video encoder.")
 @click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True, help="Constant rate factor.")
 @click.option("--preset", type=click.Choice(X264_PRESETS), default="medium", show_default=True,
@@ -154,21 +145,43 @@ def collect_jobs(inputs: tuple[Path, ...], output: Path | None, output_dir: Path
 @click.option("--pix-fmt", type=click.Choice(PIX_FMTS), default="yuv420p", show_default=True,
               help="Output chroma subsampling.")
 @click.pass_context
-def run_command(ctx: click.Context, inputs: tuple[Path, ...], output: Path | None, output_dir: Path | None,
-                overwrite: bool, model: Path | None, device: str, render_size: int, batch_size: int | None,
-                smoothing: str, strength: float, codec: str, crf: int, preset: str, pix_fmt: str) -> None:
-    """Colorize video files and folders of videos."""
+def run_command(ctx: click.Context, inputs: tuple[Path, ...], from_list: Path | None, output: Path | None,
+                output_dir: Path | None, suffix: str, shard: str | None, report_path: Path | None,
+                segment_seconds: float, overwrite: bool, model: Path | None, device: str, render_size: int, batch_size: int | None,
+                smoothing: str, strength: float | None, window: int | None, cuts_only: bool, codec: str, crf: int,
+                preset: str, pix_fmt: str) -> None:
+    """Colorize video files, folders of videos and glob patterns.
+
+    A run killed or interrupted part-way resumes from its last finished segment when the same
+    command is run again.
+    """
+    if from_list is not None:
+        inputs = (*inputs, *read_list(from_list))
+    if not inputs:
+        raise click.UsageError("no inputs given (pass files, folders, globs or --from-list)")
+    if suffix != Path(suffix).name or not suffix.strip():
+        raise click.BadParameter("must be a non-empty file name part", param_hint="--suffix")
+    if window is not None and window % 2 == 0:
+        raise click.BadParameter(f"must be odd, got {window}", param_hint="--window")
+    if cuts_only:
+        print_cuts(collect_jobs(inputs, None, None), render_size)
+        return
     if output is not None and (output_dir is not None or len(inputs) > 1 or inputs[0].is_dir()):
         raise click.UsageError("-o/--output takes a single input file (use --output-dir for several)")
-    jobs = collect_jobs(inputs, output, output_dir)
+    jobs = collect_jobs(inputs, output, output_dir, suffix)
     if not jobs:
         raise click.UsageError("no video files found in the given folders")
+    if shard is not None:
+        try:
+            jobs = select_shard(jobs, *parse_shard(shard))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--shard") from None
     options = OutputOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, overwrite=overwrite)
     check_options(options)
     colorizer_args = dict(model=model, device=device, render_size=render_size, batch_size=batch_size,
-                          smoothing=smoothing, strength=strength)
+                          smoothing=smoothing, strength=strength, window=window)
     ctx.exit(execute_run(jobs, colorizer_args, options, make_dirs=output_dir is not None,
-                         debug=ctx.obj["debug"]))
+                         debug=ctx.obj["debug"], report_path=report_path, segment_seconds=segment_seconds))
 
 
 class FpsColumn(ProgressColumn):
@@ -177,39 +190,61 @@ class FpsColumn(ProgressColumn):
 
 
 def execute_run(jobs: list[Job], colorizer_args: dict[str, Any], options: OutputOptions,
-                make_dirs: bool = False, debug: bool = False) -> int:
-    """Colorize every job, never stopping at a failed one; returns the exit code (1 if any failed)."""
+                make_dirs: bool = False, debug: bool = False, report_path: Path | None = None,
+                segment_seconds: float | None = None) -> int:
+    """Colorize every job, never stopping at a failed one; returns the exit code (1 if any failed).
+
+    Ctrl-C stops the batch: the report so far is written (the current file as "interrupted")
+    and the finished segments are kept, so the same command resumes.
+    """
     from .pipeline import Colorizer  # torch is imported only for the commands that need it
+    from .resume import work_dir
 
     colorizer = Colorizer(**colorizer_args)
     console = stderr_console()
-    rows = []
+    outcomes: list[Outcome] = []
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), FpsColumn(),
                         TimeRemainingColumn(), console=console)
-    with progress:
-        for job in jobs:
-            if job.output.exists() and not options.overwrite and job.output.resolve() != job.input.resolve():
-                rows.append((job, "skipped", None, f"output exists (use --overwrite): {job.output}"))
-                continue
-            task = progress.add_task(job.input.name, total=None)
+    try:
+        with progress:
+            for job in jobs:
+                if job.output.exists() and not options.overwrite and job.output.resolve() != job.input.resolve():
+                    outcomes.append(Outcome(job, "skipped", f"output exists (use --overwrite): {job.output}"))
+                    continue
+                task = progress.add_task(job.input.name, total=None)
 
-            def show(done: int, total: int | None, task: int = task) -> None:
-                progress.update(task, completed=done, total=total)
+                def show(done: int, total: int | None, task: int = task) -> None:
+                    progress.update(task, completed=done, total=total)
 
-            try:
-                if make_dirs:
-                    job.output.parent.mkdir(parents=True, exist_ok=True)
-                result = colorizer.run(job.input, job.output, options, show)
-            except Exception as exc:  # one bad file never stops the batch
-                if debug:
-                    console.print_exception()
-                rows.append((job, "failed", None, str(exc) if isinstance(exc, VidcolorError)
-                             else f"internal error: {exc.__class__.__name__}: {exc}"))
-            else:
-                rows.append((job, "done", result, _result_message(result)))
-            progress.remove_task(task)
-    _report(rows, console)
-    return 1 if any(status == "failed" for _, status, _, _ in rows) else 0
+                try:
+                    if make_dirs:
+                        job.output.parent.mkdir(parents=True, exist_ok=True)
+                    result = colorizer.run(job.input, job.output, options, show, segment_seconds=segment_seconds)
+                except KeyboardInterrupt:
+                    outcomes.append(Outcome(job, "interrupted", "interrupted"))
+                    kept = work_dir(job.output)
+                    progress.stop()
+                    console.print(f"[yellow]interrupted[/]: {escape(str(job.input))}"
+                                  + (f"; finished segments kept in {escape(str(kept))}" if kept.is_dir() else "")
+                                  + "; run the same command again to resume")
+                    raise
+                except Exception as exc:  # one bad file never stops the batch
+                    if debug:
+                        console.print_exception()
+                    outcomes.append(Outcome(job, "failed", _one_line(str(exc) if isinstance(exc, VidcolorError)
+                                            else f"internal error: {exc.__class__.__name__}: {exc}")))
+                else:
+                    outcomes.append(Outcome(job, "done", _result_message(result), result))
+                progress.remove_task(task)
+    finally:
+        if report_path is not None:
+            write_report(report_path, outcomes)
+    _report(outcomes, console)
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split()) or "failed"
 
 
 def _result_message(result: Any) -> str:
@@ -220,23 +255,28 @@ def _result_message(result: Any) -> str:
     return "; ".join(notes + result.warnings)
 
 
-def _report(rows: list[tuple[Job, str, Any, str]], console: Console) -> None:
-    styles = {"done": "green", "skipped": "yellow", "failed": "red"}
-    if len(rows) == 1:
-        job, status, result, message = rows[0]
-        if status == "failed":
-            print_error(message)
+def _report(outcomes: list[Outcome], console: Console) -> None:
+    styles = {"done": "green", "skipped": "yellow", "failed": "red", "interrupted": "yellow"}
+    if len(outcomes) == 1:
+        outcome = outcomes[0]
+        if outcome.status == "failed":
+            print_error(outcome.message)
         else:
+            result = outcome.result
             stats = f" ({result.frames_out} frames, {result.fps:.1f} fps)" if result else ""
-            console.print(f"[{styles[status]}]{status}[/] {escape(str(job.input))}{stats}: {escape(message)}")
+            console.print(f"[{styles[outcome.status]}]{outcome.status}[/] {escape(str(outcome.job.input))}{stats}: "
+                          f"{escape(outcome.message)}")
         return
     table = Table(title="vidcolor run")
-    for column in ("file", "status", "frames", "fps", "message"):
-        table.add_column(column, justify="right" if column in ("frames", "fps") else "left")
-    for job, status, result, message in rows:
-        table.add_row(escape(str(job.input)), f"[{styles[status]}]{status}[/]",
-                      str(result.frames_out) if result else "", f"{result.fps:.1f}" if result else "",
-                      escape(message))
+    for column in ("file", "status", "frames", "lost", "fps", "message"):
+        table.add_column(column, justify="right" if column in ("frames", "lost", "fps") else "left")
+    for o in outcomes:
+        r = o.result
+        table.add_row(escape(str(o.job.input)), f"[{styles[o.status]}]{o.status}[/]",
+                      str(r.frames_out) if r else "", str(r.frames_lost) if r else "",
+                      f"{r.fps:.1f}" if r else "", escape(o.message))
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed")}
+    table.caption = ", ".join(f"{n} {s}" for s, n in counts.items())
     console.print(table)
 
 
@@ -277,6 +317,93 @@ def show_info(info: MediaInfo) -> None:
         table.add_row(key, escape(value))
     Console(highlight=False, soft_wrap=True).print(table)
 
+
+
+# -- vidcolor eval (and run --cuts-only) -----------------------------------------------------
+
+def print_cuts(jobs: list[Job], render_size: int) -> None:
+    """`vidcolor run --cuts-only`: each input's cuts as `<file>: cut at frame N (T s)` lines on stdout."""
+    from .evaluate import find_cuts
+
+    for job in jobs:
+        cuts = find_cuts(job.input, render_size)
+        click.echo(f"{job.input}: {len(cuts)} cut{'s' if len(cuts) != 1 else ''}")
+        for index, seconds in cuts:
+            click.echo(f"{job.input}: cut at frame {index} ({seconds:.3f} s)")
+
+
+EVAL_COLUMNS = (("PSNR dB", "psnr", "{:.2f}"), ("SSIM", "ssim", "{:.4f}"), ("colorful", "colorfulness", "{:.1f}"),
+                ("colorful ref", "colorfulness_ref", "{:.1f}"), ("CDC", "cdc", "{:.5f}"),
+                ("CDC ref", "cdc_ref", "{:.5f}"), ("warp err", "warp_error", "{:.5f}"),
+                ("warp err ref", "warp_error_ref", "{:.5f}"), ("CDC chroma", "cdc_chroma", "{:.5f}"),
+                ("warp err chroma", "warp_error_chroma", "{:.6f}"))
+
+
+@cli.command("eval")
+@click.argument("videos", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--colorize", is_flag=True,
+              help="VIDEOS are colour references: gray each, colorize it as `vidcolor run` would, and score.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write the scores here.")
+@click.option("--keep-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="With --colorize: keep the colorized videos here.")
+@click.option("--model", type=click.Path(dir_okay=False, path_type=Path), help="Generator checkpoint (.pt).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--render-size", type=click.IntRange(32, 4096), default=256, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, 256), default=None)
+@click.option("--smoothing", type=click.Choice(sorted(SMOOTHERS)), default=DEFAULT_SMOOTHING, show_default=True)
+@click.option("--strength", type=click.FloatRange(0.0, 1.0, max_open=True), default=None)
+@click.option("--window", type=click.IntRange(1, 99), default=None)
+@click.option("--codec", default="libx264", show_default=True)
+@click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True)
+@click.option("--preset", type=click.Choice(X264_PRESETS), default="medium", show_default=True)
+def eval_command(videos: tuple[Path, ...], colorize: bool, json_path: Path | None, keep_dir: Path | None,
+                 model: Path | None, device: str, render_size: int, batch_size: int | None, smoothing: str,
+                 strength: float | None, window: int | None, codec: str, crf: int, preset: str) -> None:
+    """Score colorized video against colour references: `eval PRED REF [PRED REF ...]`, or
+    `eval --colorize REF...` to colorize each gray version first (model and run options as `run`).
+
+    Metrics per video and their mean: PSNR and SSIM on 8-bit RGB, colourfulness of prediction
+    and reference, CDC and warp error on RGB (lower is better; the reference's own values are the
+    floor) and on the chroma channels only (the colour flicker; --json has every value).
+    """
+    from . import evaluate
+
+    options: dict[str, Any] = {"colorize": colorize}
+    if colorize:
+        from .pipeline import Colorizer
+
+        if window is not None and window % 2 == 0:
+            raise click.BadParameter(f"must be odd, got {window}", param_hint="--window")
+        colorizer = Colorizer(model=model, device=device, render_size=render_size, batch_size=batch_size,
+                              smoothing=smoothing, strength=strength, window=window)
+        out = OutputOptions(codec=codec, crf=crf, preset=preset, overwrite=True)
+        check_options(out)
+        options.update(model=str(colorizer.model_path), render_size=render_size, smoothing=smoothing,
+                       strength=strength, window=window, codec=codec, crf=crf, preset=preset)
+        if keep_dir:
+            keep_dir.mkdir(parents=True, exist_ok=True)
+        results = [evaluate.evaluate_colorize(ref, colorizer, out, keep=keep_dir / output_name(ref) if keep_dir else None)
+                   for ref in videos]
+    else:
+        if len(videos) % 2:
+            raise click.UsageError("give PRED REF pairs (or --colorize REF...)")
+        results = [evaluate.evaluate_pair(videos[i], videos[i + 1]) for i in range(0, len(videos), 2)]
+    table = Table(title="vidcolor eval" + (f" (--smoothing {smoothing})" if colorize else ""))
+    table.add_column("video")
+    table.add_column("frames", justify="right")
+    for title, _, _ in EVAL_COLUMNS:
+        table.add_column(title, justify="right")
+    if colorize:
+        table.add_column("fps", justify="right")
+    rows = [r.row() for r in results] + ([evaluate.mean_row(results)] if len(results) > 1 else [])
+    for row in rows:
+        cells = [escape(row["name"]), str(row["frames"])] + [fmt.format(row[key]) for _, key, fmt in EVAL_COLUMNS]
+        if colorize:
+            cells.append(f"{row['fps']:.1f}" if row["fps"] else "")
+        table.add_row(*cells, style="bold" if row["name"] == "mean" else None)
+    Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(table)
+    if json_path:
+        evaluate.write_json(json_path, results, options)
 
 def main() -> None:
     cli(prog_name="vidcolor")

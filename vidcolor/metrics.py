@@ -11,10 +11,9 @@ Every video-level number is a plain mean over frames (or frame pairs) of a per-f
 `score_video` can compute it in one streaming pass and get the same result as the functions
 that take whole videos.
 
-Optical flow is OpenCV's DIS (preset MEDIUM) on 8-bit BT.601 luma, computed on frames scaled
-down so the long side is at most `FLOW_MAX_SIDE` and scaled back up: flow is the slow part of
-the evaluation and a coarse flow is enough to find which pixels correspond. OpenCV is imported
-only when flow is needed, so the other metrics work without it.
+Optical flow, warping and the occlusion mask live in `vidcolor.flow` (shared with the
+motion-compensated smoother); here flow is OpenCV's DIS (preset MEDIUM) on 8-bit BT.601 luma of
+the reference, computed on frames scaled down so the long side is at most `FLOW_MAX_SIDE`.
 """
 
 from __future__ import annotations
@@ -25,9 +24,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import kornia.metrics
-import numpy as np
 import torch
-import torch.nn.functional as F
+
+from .flow import FLOW_MAX_SIDE, non_occluded_mask, optical_flow, warp  # noqa: F401  (re-exported)
 
 PSNR_CAP_DB = 100.0
 """Per-frame PSNR is clipped to this, so identical frames (MSE 0) keep the mean finite."""
@@ -35,8 +34,6 @@ PSNR_CAP_DB = 100.0
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5  # kornia.metrics.ssim fixes sigma at 1.5; kept here for the docs
 CDC_GAPS = (1, 2, 4)
-FLOW_MAX_SIDE = 480
-"""Default long side (px) for flow estimation; larger frames are scaled down (INTER_AREA)."""
 
 _LUMA = (0.299, 0.587, 0.114)  # BT.601, as cv2.COLOR_RGB2GRAY
 
@@ -194,6 +191,27 @@ class _CdcState:
         return _mean([self.sums[d] / self.counts[d] for d in CDC_GAPS if self.counts[d]])
 
 
+def to_chroma_u8(frames: torch.Tensor) -> torch.Tensor:
+    """(T,3,H,W) or (3,H,W) RGB -> (T,2,H,W) uint8 Cb, Cr: full-range BT.601 (JPEG) YCbCr,
+    Cb = 128 - 0.168736 R - 0.331264 G + 0.5 B, Cr = 128 + 0.5 R - 0.418688 G - 0.081312 B,
+    rounded to nearest and clamped to [0,255]. Gray pixels give exactly (128, 128)."""
+    u8 = to_uint8(frames).float()
+    r, g, b = u8[:, 0], u8[:, 1], u8[:, 2]
+    cb = 128.0 - 0.168736 * r - 0.331264 * g + 0.5 * b
+    cr = 128.0 + 0.5 * r - 0.418688 * g - 0.081312 * b
+    return torch.stack([cb, cr], dim=1).round().clamp(0, 255).to(torch.uint8)
+
+
+def cdc_chroma(frames: torch.Tensor) -> float:
+    """Chroma CDC: `cdc` exactly, but on the two chroma channels of `to_chroma_u8` (mean over
+    Cb, Cr of the per-channel JS divergences) instead of R, G, B: the colour part of CDC, which
+    a colorization's luma (copied from the source) does not change."""
+    state = _CdcState()
+    for frame in to_chroma_u8(frames):
+        state.add(frame)
+    return state.value()
+
+
 def cdc(frames: torch.Tensor) -> float:
     """Colour distribution consistency (Liu et al., TCVC 2021; lower is better, 0 for a video
     whose frames all share the same colour histograms).
@@ -222,108 +240,16 @@ def rgb_to_gray_u8(frames: torch.Tensor) -> torch.Tensor:
     return y.round().clamp(0, 255).to(torch.uint8)
 
 
-def _as_gray_np(img: np.ndarray | torch.Tensor) -> np.ndarray:
-    a = img.detach().cpu().numpy() if isinstance(img, torch.Tensor) else np.asarray(img)
-    if a.ndim != 2 or a.dtype != np.uint8:
-        raise ValueError(f"flow needs (H,W) uint8 gray frames, got {a.shape} {a.dtype}")
-    return np.ascontiguousarray(a)
-
-
-def optical_flow(
-    prev_gray_u8: np.ndarray | torch.Tensor,
-    next_gray_u8: np.ndarray | torch.Tensor,
-    max_side: int | None = FLOW_MAX_SIDE,
-) -> torch.Tensor:
-    """Dense flow from `prev` to `next`: (H,W,2) float32 tensor of (dx, dy) in pixels such that
-    prev(x, y) ~ next(x + dx, y + dy).
-
-    OpenCV DIS, preset MEDIUM, on (H,W) uint8 gray frames. If the long side exceeds `max_side`
-    (None: never), both frames are resized with INTER_AREA so it equals `max_side`, and the flow
-    is resized back bilinearly with its vectors rescaled: 4x fewer pixels makes DIS ~2x faster
-    at 720p and ~20x at 1080p, and the metric only needs correspondences, not fine motion.
-    """
-    try:
-        import cv2
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("optical flow needs OpenCV: pip install opencv-python-headless") from e
-    a, b = _as_gray_np(prev_gray_u8), _as_gray_np(next_gray_u8)
-    if a.shape != b.shape:
-        raise ValueError(f"flow frames differ in shape: {a.shape} vs {b.shape}")
-    h, w = a.shape
-    scale = 1.0 if not max_side or max(h, w) <= max_side else max_side / max(h, w)
-    if scale < 1.0:
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
-        b = cv2.resize(b, size, interpolation=cv2.INTER_AREA)
-    flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(a, b, None)
-    if scale < 1.0:
-        sh, sw = a.shape
-        flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
-        flow[..., 0] *= w / sw
-        flow[..., 1] *= h / sh
-    return torch.from_numpy(np.ascontiguousarray(flow, dtype=np.float32))
-
-
-def warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """Backward warp: out(x) = img(x + flow(x)), bilinear, coordinates clamped to the border.
-
-    `img` is (C,H,W) or (N,C,H,W) float; `flow` is (H,W,2) or (N,H,W,2) (dx, dy) in pixels, as
-    returned by `optical_flow`. With flow = optical_flow(prev, next), warp(next, flow) ~ prev.
-    """
-    squeeze = img.dim() == 3
-    x = img.unsqueeze(0) if squeeze else img
-    fl = flow.unsqueeze(0) if flow.dim() == 3 else flow
-    n, _, h, w = x.shape
-    ys, xs = torch.meshgrid(
-        torch.arange(h, dtype=torch.float32, device=x.device),
-        torch.arange(w, dtype=torch.float32, device=x.device),
-        indexing="ij",
-    )
-    fl = fl.to(device=x.device, dtype=torch.float32)
-    gx = (xs + fl[..., 0]) * (2.0 / max(w - 1, 1)) - 1.0
-    gy = (ys + fl[..., 1]) * (2.0 / max(h - 1, 1)) - 1.0
-    grid = torch.stack([gx, gy], dim=-1).expand(n, h, w, 2)
-    out = F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="border", align_corners=True)
-    return out[0] if squeeze else out
-
-
-def non_occluded_mask(flow_fw: torch.Tensor, flow_bw: torch.Tensor) -> torch.Tensor:
-    """(H,W) bool mask, in the coordinates of the first frame, of pixels whose forward flow is
-    trustworthy. `flow_fw` is frame t-1 -> t, `flow_bw` is t -> t-1, both (H,W,2).
-
-    A pixel x is occluded (False) if any of (Lai et al. 2018's `detect_occlusion`, after Ruder et
-    al. 2016), with |v|^2 = dx^2 + dy^2 and B'(x) = flow_bw(x + flow_fw(x)):
-      - forward-backward mismatch: |F + B'|^2 > 0.01 (|F|^2 + |B'|^2) + 0.5;
-      - motion boundary: |grad F_x|^2 + |grad F_y|^2 > 0.01 |F|^2 + 0.002 (forward differences);
-      - out of frame: x + F(x) falls outside the frame (Ruder et al.'s checker; Lai's script
-        instead samples the clamped border, which counts content that just left the view).
-    """
-    h, w, _ = flow_fw.shape
-    fw = flow_fw.float()
-    bw_w = warp(flow_bw.float().permute(2, 0, 1), fw).permute(1, 2, 0)
-    mag = lambda v: v[..., 0].square() + v[..., 1].square()  # noqa: E731
-    fb_bad = mag(fw + bw_w) > 0.01 * (mag(fw) + mag(bw_w)) + 0.5
-    du = torch.zeros_like(fw)
-    dv = torch.zeros_like(fw)
-    du[:, :-1] = fw[:, :-1] - fw[:, 1:]
-    dv[:-1, :] = fw[:-1, :] - fw[1:, :]
-    boundary = (du.square().sum(-1) + dv.square().sum(-1)) > 0.01 * mag(fw) + 0.002
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
-    tx, ty = xs + fw[..., 0], ys + fw[..., 1]
-    outside = (tx < 0) | (tx > w - 1) | (ty < 0) | (ty > h - 1)
-    return ~(fb_bad | boundary | outside)
-
-
 def _warp_mse(prev_u8: torch.Tensor, next_u8: torch.Tensor, flow_fw: torch.Tensor, mask: torch.Tensor) -> float:
-    """Mean over the mask's pixels and the three channels of (prev - warp(next, flow_fw))^2,
-    frames (3,H,W) uint8 taken as [0,1]; over all pixels if the mask is empty (as Lai et al.)."""
+    """Mean over the mask's pixels and the channels of (prev - warp(next, flow_fw))^2,
+    frames (C,H,W) uint8 taken as [0,1]; over all pixels if the mask is empty (as Lai et al.)."""
     prev = prev_u8.float() / 255.0
     nxt = warp(next_u8.float() / 255.0, flow_fw)
     sq = (prev - nxt).square()  # (3,H,W)
     n = int(mask.sum())
     if n == 0:
         return float(sq.double().mean())
-    return float(sq[:, mask].double().sum() / (3 * n))
+    return float(sq[:, mask].double().sum() / (sq.shape[0] * n))
 
 
 class _WarpState:
@@ -334,6 +260,7 @@ class _WarpState:
         self.flow_max_side = flow_max_side
         self.prev: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self.pred_sum = self.ref_sum = 0.0
+        self.chroma_sums = [0.0, 0.0]  # of the prediction, of the reference
         self.pairs = 0
 
     def add(self, pred_u8: torch.Tensor, ref_u8: torch.Tensor) -> None:
@@ -344,11 +271,16 @@ class _WarpState:
             mask = non_occluded_mask(fw, optical_flow(gray, g0, self.flow_max_side))
             self.pred_sum += _warp_mse(p0, pred_u8, fw, mask)
             self.ref_sum += _warp_mse(r0, ref_u8, fw, mask)
+            self.chroma_sums[0] += _warp_mse(to_chroma_u8(p0)[0], to_chroma_u8(pred_u8)[0], fw, mask)
+            self.chroma_sums[1] += _warp_mse(to_chroma_u8(r0)[0], to_chroma_u8(ref_u8)[0], fw, mask)
             self.pairs += 1
         self.prev = (pred_u8, ref_u8, gray)
 
     def value(self, of_ref: bool = False) -> float:
         return (self.ref_sum if of_ref else self.pred_sum) / self.pairs if self.pairs else math.nan
+
+    def chroma_value(self, of_ref: bool = False) -> float:
+        return self.chroma_sums[of_ref] / self.pairs if self.pairs else math.nan
 
 
 def warp_error(pred: torch.Tensor, ref: torch.Tensor, flow_max_side: int | None = FLOW_MAX_SIDE) -> float:
@@ -370,6 +302,21 @@ def warp_error(pred: torch.Tensor, ref: torch.Tensor, flow_max_side: int | None 
     return state.value()
 
 
+def warp_error_chroma(pred: torch.Tensor, ref: torch.Tensor, flow_max_side: int | None = FLOW_MAX_SIDE) -> float:
+    """Chroma warp error: `warp_error` exactly (same flow on the reference's luma, same mask),
+    but on the prediction's two chroma channels (`to_chroma_u8`, / 255) instead of R, G, B.
+
+    Colorization keeps the source's luma, so the luma part of the RGB warp error is the same
+    for every colorization of a clip (roughly the reference's own warp error); this isolates
+    the colour flicker that temporal smoothing is meant to remove.
+    """
+    p, r = _pair(pred, ref)
+    state = _WarpState(flow_max_side)
+    for i in range(p.shape[0]):
+        state.add(p[i], r[i])
+    return state.chroma_value()
+
+
 # --------------------------------------------------------------------------------------------
 # Streaming evaluation of a whole video
 
@@ -387,6 +334,10 @@ class VideoScores:
     cdc_ref: float  # of the reference: what natural motion alone scores
     warp_error: float  # of the prediction, lower is better
     warp_error_ref: float  # of the reference: the floor set by flow errors and real change
+    cdc_chroma: float = math.nan  # CDC on Cb, Cr only (`cdc_chroma`), of the prediction
+    cdc_chroma_ref: float = math.nan
+    warp_error_chroma: float = math.nan  # warp error on Cb, Cr only (`warp_error_chroma`)
+    warp_error_chroma_ref: float = math.nan
 
 
 def _next_nonempty(it: Iterator[torch.Tensor]) -> torch.Tensor | None:
@@ -435,6 +386,7 @@ def score_video(
     n = 0
     sums = {"psnr": 0.0, "ssim": 0.0, "colorfulness": 0.0, "colorfulness_ref": 0.0}
     cdc_pred, cdc_ref = _CdcState(), _CdcState()
+    cdc_pred_c, cdc_ref_c = _CdcState(), _CdcState()
     warp_state = _WarpState(flow_max_side)
     for p, r in _aligned(pred_frames_iter, ref_frames_iter):
         if p.shape[1:] != r.shape[1:]:
@@ -447,6 +399,8 @@ def score_video(
         for i in range(p.shape[0]):
             cdc_pred.add(p[i])
             cdc_ref.add(r[i])
+            cdc_pred_c.add(to_chroma_u8(p[i])[0])
+            cdc_ref_c.add(to_chroma_u8(r[i])[0])
             warp_state.add(p[i], r[i])
     means = {k: (v / n if n else math.nan) for k, v in sums.items()}
     return VideoScores(
@@ -455,5 +409,9 @@ def score_video(
         cdc_ref=cdc_ref.value(),
         warp_error=warp_state.value(),
         warp_error_ref=warp_state.value(of_ref=True),
+        cdc_chroma=cdc_pred_c.value(),
+        cdc_chroma_ref=cdc_ref_c.value(),
+        warp_error_chroma=warp_state.chroma_value(),
+        warp_error_chroma_ref=warp_state.chroma_value(of_ref=True),
         **means,
     )

@@ -8,12 +8,13 @@ exactly the input's, and only 8-bit planes cross between host and device.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,26 +25,51 @@ from .checkpoint import default_model_path, load_generator
 from .color import denormalize_ab, join_lab, lab_to_rgb, normalize_l, rgb_to_lab
 from .errors import DeviceError, InputError, ModelError
 from .media import (
+    Batch,
     OutputFrame,
     OutputOptions,
     SourceFrame,
     VideoInfo,
     VideoReader,
     VideoWriter,
+    check_container,
+    check_frame_size,
     check_options,
     check_paths,
     output_name,
     probe,
 )
-from .temporal import CutDetector, make_smoother
+from .resume import (
+    DEFAULT_SEGMENT_SECONDS,
+    WARMUP_FRAMES,
+    WorkFolder,
+    file_sha256,
+    join_segments,
+    segment_frames,
+    source_identity,
+)
+from .temporal import DEFAULT_SMOOTHING, CutDetector, make_smoother
 from .yuv import YuvSpec, rgb_to_yuv, to_uint8, yuv_to_rgb
 
 CPU_BATCH_SIZE = 4  # batching beyond this buys nothing on CPU and only holds more frames
+CPU_BATCH_PIXELS = 4 * 1920 * 1080  # at most this many pixels a batch on CPU (4K and 8K: one frame)
 MAX_BATCH_SIZE = 64
 CUDA_MEMORY_SHARE = 0.5  # of the free GPU memory, for the automatic batch size
 IO_THREADS = 2  # cores left to the decode and encode threads by default
 
 ProgressCallback = Callable[[int, int | None], None]  # (frames written, frames expected)
+
+
+class _SkipFirst:
+    """A writer front that drops the first `count` frames (a segment's warm-up frames)."""
+
+    def __init__(self, writer: VideoWriter, count: int):
+        self.writer, self.count = writer, count
+
+    def write(self, frames: list[OutputFrame], packets: Sequence = ()) -> None:
+        drop = min(self.count, len(frames))
+        self.count -= drop
+        self.writer.write(frames[drop:], packets)
 
 
 @contextmanager
@@ -69,6 +95,8 @@ class RunResult:
     timings: dict[str, float] = field(default_factory=dict)  # busy seconds per stage
     warnings: list[str] = field(default_factory=list)
     frames_estimated: bool = False  # frames_expected came from the duration
+    segments: int = 1  # segments the video was encoded in
+    frames_resumed: int = 0  # frames taken from the finished segments of an interrupted run
 
     @property
     def frames_lost(self) -> int:
@@ -145,16 +173,18 @@ class Colorizer:
     """A loaded generator plus the options of one colorization job.
 
     `model` None means the packaged default model. `batch_size` None picks one per video
-    (fixed on CPU, from free memory on CUDA). `smoothing`/`strength` select the temporal
-    smoother (`temporal.SMOOTHERS`). `cpu_threads` is torch's intra-op thread count during
+    (fixed on CPU, from free memory on CUDA). `smoothing`/`strength`/`window` select the temporal
+    smoother (`temporal.SMOOTHERS`; None: the mode's default). `cpu_threads` is torch's intra-op thread count during
     `run()` on CPU; None leaves IO_THREADS cores to decoding and encoding, because OpenMP
     threads that wait for busy cores slow every tensor op down (on 2 cores: 2.4 fps with 2
     threads against 18 fps with 1, on chaplin.mp4 with a tiny model).
     """
 
+    segment_seconds: float = DEFAULT_SEGMENT_SECONDS  # see run()
+
     def __init__(self, model: str | Path | None = None, device: str = "auto", render_size: int = 256,
-                 batch_size: int | None = None, smoothing: str = "ema", strength: float = 0.5,
-                 cpu_threads: int | None = None):
+                 batch_size: int | None = None, smoothing: str = DEFAULT_SMOOTHING, strength: float | None = None,
+                 cpu_threads: int | None = None, window: int | None = None):
         self.device = resolve_device(device)
         path = Path(model) if model is not None else default_model_path()
         if model is None and not path.is_file():
@@ -167,9 +197,10 @@ class Colorizer:
         self.render_size = render_size
         self.batch_size = batch_size
         self.smoothing = smoothing
-        self.strength = strength
+        self.strength = strength  # None: the mode's default
+        self.window = window  # frames averaged by the `window` mode; None: its default
         self.cpu_threads = cpu_threads or max(1, (os.cpu_count() or 1) - IO_THREADS)
-        make_smoother(smoothing, strength)  # fail on bad options now, not mid-run
+        make_smoother(smoothing, strength, window)  # fail on bad options now, not mid-run
 
     # -- the tensor API (evaluation, benchmarks) -------------------------------------------
 
@@ -183,7 +214,7 @@ class Colorizer:
         L_render = resize(L, render_shape(*L.shape[-2:], self.render_size))
         ab = self.predict_ab(L_render)
         if temporal:
-            smoother = make_smoother(self.smoothing, self.strength)
+            smoother = make_smoother(self.smoothing, self.strength, self.window)
             parts = [smoother.push(ab, L_render, CutDetector().update(L_render)), smoother.flush()]
             ab = torch.cat([p.to(ab) for p in parts if len(p)])
         return lab_to_rgb(join_lab(L, resize(ab, tuple(L.shape[-2:])))).to(rgb.device)
@@ -201,47 +232,141 @@ class Colorizer:
     # -- the file API ---------------------------------------------------------------------
 
     def run(self, input: str | Path, output: str | Path | None = None, options: OutputOptions | None = None,
-            progress: ProgressCallback | None = None) -> RunResult:
-        """Colorize one video file into `output` (default `<name>_color.<ext>` beside it)."""
+            progress: ProgressCallback | None = None, segment_seconds: float | None = None) -> RunResult:
+        """Colorize one video file into `output` (default `<name>_color.<ext>` beside it).
+
+        The video is encoded in segments of `segment_seconds` (default `self.segment_seconds`)
+        under a work folder beside the output (see `resume`); a run that was killed or
+        interrupted continues from its last finished segment when called again with the same
+        arguments. The segments and the source's audio/subtitles are then joined without
+        re-encoding. On failure the work folder is kept only if it holds finished segments.
+        """
         options = options or OutputOptions()
         source = Path(input)
         target = Path(output) if output is not None else source.with_name(output_name(source))
         check_options(options)
         info = probe(source)
         check_paths(source, target, options.overwrite)
+        check_frame_size(info.video, options)
+        check_container(target, options)
         start = time.perf_counter()
         batch_size = self.batch_size or self._auto_batch_size(info.video)
-        reader = VideoReader(source, info.video, options.pix_fmt, batch_size)
-        try:
-            writer = VideoWriter(target, info.video, options, reader.copied_streams)
+        seg_frames = segment_frames(info.video, segment_seconds or self.segment_seconds)
+        timings = {"decode": 0.0, "compute": 0.0, "encode": 0.0, "join": 0.0}
+        with WorkFolder(target, self._identity(source, options, batch_size, seg_frames)) as work:
+            if any(s.get("pts_repaired") for s in work.segments) and not work.complete:
+                work.reset()  # timestamps were made up while decoding: seeking to them would not find the frames
+            resumed_from = work.frames_done
             try:
-                reader.start()
-                writer.start()
-                with nullcontext() if self.cuda else torch_threads(self.cpu_threads):
-                    compute = self._stream(reader, writer, info.video, progress)
-                if reader.frames_decoded == 0:
-                    raise InputError(f"no video frame could be decoded from {source}")
-                writer.finish()
+                if not work.complete:
+                    self._encode_segments(source, info.video, options, batch_size, seg_frames, work, timings,
+                                          progress)
+                joined = time.perf_counter()
+                warnings = join_segments(work, source, info.video)
+                timings["join"] = time.perf_counter() - joined
             except BaseException:
-                writer.abort()
+                if not work.segments:
+                    work.remove()
                 raise
-        finally:
-            reader.close()
+            frames = work.frames_done
+            decode_errors = sum(s.get("decode_errors", 0) for s in work.segments)
+            segments = len(work.segments)
+        work.remove()
+        if resumed_from:
+            warnings.append(f"resumed after {resumed_from} frames from an interrupted run")
         return RunResult(
-            input=source, output=target, frames_in=reader.frames_decoded, frames_out=writer.frames_written,
+            input=source, output=target, frames_in=frames, frames_out=frames,
             frames_expected=info.video.expected_frames, frames_estimated=not info.video.frames,
-            decode_errors=reader.decode_errors,
-            seconds=time.perf_counter() - start, warnings=writer.warnings,
-            timings={"decode": reader.busy_seconds, "compute": compute, "encode": writer.busy_seconds},
+            decode_errors=decode_errors, seconds=time.perf_counter() - start, warnings=warnings,
+            timings=timings, segments=segments, frames_resumed=resumed_from,
         )
 
+    def _identity(self, source: Path, options: OutputOptions, batch_size: int, seg_frames: int) -> dict:
+        """What must match for a work folder to be reused: source, model, every option that changes the output."""
+        settings = {k: v for k, v in vars(self).items()
+                    if k not in ("cpu_threads", "batch_size") and isinstance(v, (str, int, float, bool, type(None)))}
+        output_options = {k: v for k, v in asdict(options).items() if k != "overwrite"}
+        return {"source": source_identity(source), "model_sha256": file_sha256(self.model_path),
+                "device": self.device.type, "settings": settings, "output": output_options,
+                "batch_size": batch_size, "segment_frames": seg_frames, "warmup": WARMUP_FRAMES}
+
+    def _encode_segments(self, source: Path, video: VideoInfo, options: OutputOptions, batch_size: int,
+                         seg_frames: int, work: WorkFolder, timings: dict[str, float],
+                         progress: ProgressCallback | None) -> None:
+        """Encode the segments that are not finished yet, each with a fresh encoder and smoother.
+
+        Every segment is computed from its WARMUP_FRAMES preceding frames on (their output
+        discarded), so a segment's pixels do not depend on whether the run was resumed.
+        """
+        warm_pts = work.segments[-1]["warmup_pts"] if work.segments else []
+        reader = VideoReader(source, video, options.pix_fmt, batch_size, copy_streams=False,
+                             start_pts=warm_pts[0] if warm_pts else None)
+        try:
+            reader.start()
+            frames = (f for batch in reader for f in batch.frames)
+            warm: deque[SourceFrame] = deque(maxlen=WARMUP_FRAMES)
+            for frame in frames:  # the warm-up frames of the first segment to do
+                if not warm_pts or frame.pts > warm_pts[-1]:
+                    frames = itertools.chain([frame], frames)
+                    break
+                warm.append(frame)
+            errors_before = 0
+            with nullcontext() if self.cuda else torch_threads(self.cpu_threads):
+                while (first := next(frames, None)) is not None:
+                    done = work.frames_done
+                    segment = itertools.chain([first], itertools.islice(frames, seg_frames - 1))
+                    writer = VideoWriter(work.segment_path(len(work.segments)), video, options, name=work.target)
+                    try:
+                        writer.start()
+                        batches, count = self._segment_batches(segment, warm, batch_size)
+                        skipper = _SkipFirst(writer, len(warm))
+                        report = None if progress is None else (
+                            lambda n, total, done=done, skip=len(warm): progress(done + max(0, n - skip), total))
+                        timings["compute"] += self._stream(batches, skipper, video, report)
+                        writer.finish()
+                    except BaseException:
+                        writer.abort()
+                        raise
+                    timings["encode"] += writer.busy_seconds
+                    work.add_segment({"start": done, "frames": count[0], "first_pts": first.pts,
+                                      "warmup_pts": [f.pts for f in warm],
+                                      "decode_errors": reader.decode_errors - errors_before,
+                                      "pts_repaired": reader.pts_repaired},
+                                     writer.packet_times)
+                    errors_before = reader.decode_errors
+            if not work.segments:
+                raise InputError(f"no video frame could be decoded from {source}")
+            work.mark_complete()
+        finally:
+            reader.close()
+            timings["decode"] += reader.busy_seconds
+
+    @staticmethod
+    def _segment_batches(segment: Iterator[SourceFrame], warm: deque, batch_size: int
+                         ) -> tuple[Iterator[Batch], list[int]]:
+        """Batches of the warm-up frames then the segment's frames; `warm` ends as the segment's last frames."""
+        count = [0]
+        sequence = itertools.chain(list(warm), segment)
+        skip = len(warm)
+
+        def batches() -> Iterator[Batch]:
+            nonlocal skip
+            while chunk := list(itertools.islice(sequence, batch_size)):
+                new = chunk[skip:] if skip else chunk
+                skip = max(0, skip - len(chunk))
+                warm.extend(new)
+                count[0] += len(new)
+                yield Batch(frames=chunk)
+
+        return batches(), count
+
     @torch.inference_mode()
-    def _stream(self, reader: VideoReader, writer: VideoWriter, video: VideoInfo,
+    def _stream(self, reader: Iterable[Batch], writer: VideoWriter | _SkipFirst, video: VideoInfo,
                 progress: ProgressCallback | None) -> float:
         """The compute stage; returns its busy seconds."""
         spec = video.color.yuv_spec
         render_hw = render_shape(video.height, video.width, self.render_size)
-        detector, smoother = CutDetector(), make_smoother(self.smoothing, self.strength)
+        detector, smoother = CutDetector(), make_smoother(self.smoothing, self.strength, self.window)
         pending: deque[tuple[SourceFrame, torch.Tensor]] = deque()  # frames the smoother still holds
         busy, written = 0.0, 0
         for batch in reader:
@@ -292,9 +417,10 @@ class Colorizer:
         return host.numpy()
 
     def _auto_batch_size(self, video: VideoInfo) -> int:
-        """On CUDA, as many frames as half the free memory holds, measured with one frame."""
-        if not self.cuda:
-            return CPU_BATCH_SIZE
+        """On CUDA, as many frames as half the free memory holds, measured with one frame; on CPU, at most
+        CPU_BATCH_SIZE frames and CPU_BATCH_PIXELS pixels (8K: 4.7 GiB peak with 4 frames, 2.4 GiB with 1)."""
+        if not self.cuda:  # full-size chroma maths take ~30 float bytes a pixel: fewer frames when they are huge
+            return max(1, min(CPU_BATCH_SIZE, CPU_BATCH_PIXELS // (video.width * video.height)))
         h, w = render_shape(video.height, video.width, self.render_size)
         torch.cuda.synchronize(self.device)
         torch.cuda.reset_peak_memory_stats(self.device)

@@ -4,12 +4,20 @@ Frames are colorized independently, so colour flickers; smoothing ab over time h
 but must restart at every cut or one shot's colours bleed into the next. Smoothers share one
 interface so look-ahead modes (which hold frames back) drop into the pipeline unchanged:
 `push()` returns only the frames that are ready, `flush()` the rest at the end of the stream.
+
+Modes (`SMOOTHERS`): `none`; `ema`, a causal running average; `window`, a centred triangular
+average over `window` frames (look-ahead of window // 2 frames); `flow`, a running average
+along optical flow (OpenCV DIS on L at render size) that falls back to the frame's own
+prediction where the flow is not trustworthy. Every mode restarts at each cut.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+
+from .flow import non_occluded_mask, optical_flow, warp
 
 
 class CutDetector:
@@ -49,9 +57,16 @@ class CutDetector:
 
 
 class Smoother:
-    """Base smoother: `strength` in [0,1) is how much of the past each frame keeps."""
+    """Base smoother: `strength` in [0,1) is how much of the past each frame keeps.
 
-    def __init__(self, strength: float = 0.0):
+    Every smoother restarts at a cut and at the start of the stream: a frame flagged as a cut
+    is output exactly as predicted (for `window`, averaged only with frames of its own shot).
+    """
+
+    DEFAULT_STRENGTH = 0.0
+
+    def __init__(self, strength: float | None = None):
+        strength = self.DEFAULT_STRENGTH if strength is None else strength
         if not 0.0 <= strength < 1.0:
             raise ValueError(f"smoothing strength must be in [0, 1), got {strength}")
         self.strength = strength
@@ -71,9 +86,11 @@ class NoSmoothing(Smoother):
 
 
 class EmaSmoother(Smoother):
-    """Exponential moving average of ab, restarted at each cut."""
+    """Exponential moving average of ab, restarted at each cut: s_t = (1-a) ab_t + a s_{t-1}."""
 
-    def __init__(self, strength: float = 0.5):
+    DEFAULT_STRENGTH = 0.5
+
+    def __init__(self, strength: float | None = None):
         super().__init__(strength)
         self._state: torch.Tensor | None = None
 
@@ -88,11 +105,122 @@ class EmaSmoother(Smoother):
         return torch.cat(out)
 
 
-SMOOTHERS: dict[str, type[Smoother]] = {"none": NoSmoothing, "ema": EmaSmoother}
+def window_weights(window: int) -> torch.Tensor:
+    """Triangular weights (1, 2, .., h+1, .., 2, 1) for offsets -h..h, h = window // 2."""
+    h = window // 2
+    return torch.tensor([h + 1 - abs(k) for k in range(-h, h + 1)], dtype=torch.float32)
 
 
-def make_smoother(mode: str, strength: float = 0.5, **options) -> Smoother:
-    """Build a smoother by name (`SMOOTHERS`); `options` go to its constructor."""
+class WindowSmoother(Smoother):
+    """Centred weighted average of ab over `window` frames (odd), truncated at cuts.
+
+    Frame t is the triangular-weighted mean of frames t-h..t+h (h = window // 2) of its own
+    shot; the weights of frames across a cut or past either end of the stream are dropped and
+    the rest renormalised. It needs h frames of look-ahead, so `push` returns h frames fewer
+    than it has received in all (fewer still at the start) and `flush` returns the last h.
+    `strength` is unused (accepted so every mode takes the same options).
+    """
+
+    DEFAULT_WINDOW = 5
+
+    def __init__(self, strength: float | None = None, window: int | None = None):
+        super().__init__(strength)
+        window = self.DEFAULT_WINDOW if window is None else window
+        if window < 1 or window % 2 == 0:
+            raise ValueError(f"smoothing window must be a positive odd number of frames, got {window}")
+        self.window = window
+        self.half = window // 2
+        self.weights = window_weights(window)
+        self._frames: list[torch.Tensor] = []  # (1,2,h,w), from frame `_first` on
+        self._shots: list[int] = []
+        self._shot = -1
+        self._first = 0  # stream index of _frames[0]
+        self._next = 0  # stream index of the next frame to output
+
+    def push(self, ab: torch.Tensor, L: torch.Tensor, cuts: torch.Tensor) -> torch.Tensor:
+        for frame, cut in zip(ab.split(1), cuts.tolist()):
+            if cut or self._shot < 0:
+                self._shot += 1
+            self._frames.append(frame)
+            self._shots.append(self._shot)
+        return self._emit(self._first + len(self._frames) - self.half)
+
+    def flush(self) -> torch.Tensor:
+        out = self._emit(self._first + len(self._frames))
+        return out if len(out) else torch.empty(0, 2, 0, 0)
+
+    def _emit(self, until: int) -> torch.Tensor:
+        """Output frames `_next` .. `until`-1, then drop those no later frame needs."""
+        out = []
+        end = self._first + len(self._frames)
+        for t in range(self._next, until):
+            i = t - self._first
+            lo, hi = max(0, i - self.half), min(end - self._first, i + self.half + 1)
+            idx = [j for j in range(lo, hi) if self._shots[j] == self._shots[i]]
+            w = self.weights[[j - i + self.half for j in idx]].to(self._frames[i])
+            stack = torch.cat([self._frames[j] for j in idx])
+            out.append((stack * (w / w.sum()).view(-1, 1, 1, 1)).sum(0, keepdim=True))
+        self._next = max(self._next, until)
+        drop = max(0, self._next - self.half - self._first)
+        del self._frames[:drop], self._shots[:drop]
+        self._first += drop
+        return torch.cat(out) if out else torch.empty(0, 2, *(self._frames[0].shape[-2:] if self._frames else (0, 0)))
+
+
+def l_to_gray_u8(L: torch.Tensor) -> np.ndarray:
+    """(1,h,w) or (h,w) L* in [0,100] -> (h,w) uint8 (L * 2.55), the frames flow is computed on."""
+    return (L.detach().float().cpu().reshape(L.shape[-2:]) * 2.55).round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+class FlowSmoother(Smoother):
+    """Motion-compensated recursive average of ab, restarted at each cut.
+
+    For each frame t, the backward flow B (t -> t-1) and forward flow F (t-1 -> t) are computed
+    on L at render size (OpenCV DIS); the previous output s_{t-1} is warped onto frame t along
+    B, and where the flow is trustworthy (`flow.non_occluded_mask(B, F)`: forward-backward
+    agreement, no motion boundary, inside the frame) s_t = (1-a) ab_t + a warp(s_{t-1}, B);
+    elsewhere (occlusions, newly visible content) s_t = ab_t. Colour thus follows moving
+    objects instead of smearing across them as `ema` does.
+    """
+
+    DEFAULT_STRENGTH = 0.7
+    PRESET = "fast"
+
+    def __init__(self, strength: float | None = None):
+        super().__init__(strength)
+        self._state: torch.Tensor | None = None
+        self._gray: np.ndarray | None = None
+
+    def push(self, ab: torch.Tensor, L: torch.Tensor, cuts: torch.Tensor) -> torch.Tensor:
+        out = []
+        for frame, luma, cut in zip(ab.split(1), L.split(1), cuts.tolist()):
+            gray = l_to_gray_u8(luma)
+            if self._state is None or cut or self.strength == 0.0:
+                self._state = frame
+            else:
+                bw = optical_flow(gray, self._gray, max_side=None, preset=self.PRESET)
+                fw = optical_flow(self._gray, gray, max_side=None, preset=self.PRESET)
+                mask = non_occluded_mask(bw, fw).to(frame.device)
+                previous = warp(self._state, bw.to(frame.device)).to(frame.dtype)
+                self._state = torch.where(mask, torch.lerp(frame, previous, self.strength), frame)
+            self._gray = gray
+            out.append(self._state)
+        return torch.cat(out)
+
+
+SMOOTHERS: dict[str, type[Smoother]] = {
+    "none": NoSmoothing, "ema": EmaSmoother, "window": WindowSmoother, "flow": FlowSmoother,
+}
+DEFAULT_SMOOTHING = "flow"
+
+
+def make_smoother(mode: str, strength: float | None = None, window: int | None = None) -> Smoother:
+    """Build a smoother by name (`SMOOTHERS`); None picks the mode's default strength/window.
+
+    `window` is used by the `window` mode only, `strength` by `ema` and `flow`.
+    """
     if mode not in SMOOTHERS:
         raise ValueError(f"unknown smoothing mode {mode!r} (known: {', '.join(SMOOTHERS)})")
-    return SMOOTHERS[mode](strength=strength, **options)
+    if mode == "window":
+        return WindowSmoother(strength, window=window)
+    return SMOOTHERS[mode](strength=strength)

@@ -2,7 +2,16 @@
 
 from .probe import ColorTags, MediaInfo, StreamInfo, VideoInfo, probe
 from .reader import Batch, SourceFrame, VideoReader
-from .writer import OutputFrame, OutputOptions, VideoWriter, check_options, check_paths, output_name
+from .writer import (
+    OutputFrame,
+    OutputOptions,
+    VideoWriter,
+    check_container,
+    check_frame_size,
+    check_options,
+    check_paths,
+    output_name,
+)
 
 __all__ = [
            "Batch",
@@ -15,6 +24,8 @@ __all__ = [
            "VideoInfo",
            "VideoReader",
            "VideoWriter",
+           "check_container",
+           "check_frame_size",
            "check_options",
            "check_paths",
            "output_name",

@@ -160,6 +160,8 @@ def open_input(path: Path) -> av.container.InputContainer:
         raise InputError(f"no such file: {path}")
     if not path.is_file():
         raise InputError(f"not a file: {path}")
+    if path.stat().st_size == 0:
+        raise InputError(f"empty file (0 bytes): {path}")
     try:
         return av.open(str(path), metadata_errors="replace")
     except av.error.InvalidDataError as exc:

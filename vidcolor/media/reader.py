@@ -50,7 +50,10 @@ class VideoReader:
     just ends the stream early, so callers compare `frames_decoded` with the container's count.
     """
 
-    def __init__(self, path: Path, video: VideoInfo, pix_fmt: str, batch_size: int, queue_batches: int = 2):
+    def __init__(self, path: Path, video: VideoInfo, pix_fmt: str, batch_size: int, queue_batches: int = 2,
+                 copy_streams: bool = True, start_pts: int | None = None):
+        """`copy_streams` False: video only. `start_pts`: seek to the keyframe at or before it and
+        drop the frames before it (resuming a segmented run)."""
         self.video = video
         self.pix_fmt = pix_fmt
         self.batch_size = batch_size
@@ -58,6 +61,14 @@ class VideoReader:
         self.stream = self.container.streams[video.index]
         self.stream.thread_type = "AUTO"
         self.copied_streams = [s for s in self.container.streams if s.type in COPIED_STREAM_TYPES]
+        self._demuxed = self.copied_streams if copy_streams else []
+        self.start_pts = start_pts
+        self.pts_repaired = 0  # frames whose missing or repeated timestamp was replaced
+        if start_pts is not None:
+            try:
+                self.container.seek(start_pts, backward=True, stream=self.stream)
+            except av.FFmpegError:
+                pass  # not seekable: decode from the start, the frames before start_pts are dropped below
         self.frames_decoded = 0
         self.decode_errors = 0
         self.busy_seconds = 0.0
@@ -103,12 +114,14 @@ class VideoReader:
     def _decode(self) -> None:
         batch = Batch()
         start = time.perf_counter()
-        for packet in self.container.demux(self.stream, *self.copied_streams):
+        for packet in self.container.demux(self.stream, *self._demuxed):
             if packet.stream.index != self.stream.index:
                 if packet.dts is not None:  # the empty flush packet has none
                     batch.packets.append(packet)
                 continue
             for frame in self._decode_packet(packet):
+                if self.start_pts is not None and frame.pts is not None and frame.pts < self.start_pts:
+                    continue  # before the resume point (the seek lands on the keyframe before it)
                 batch.frames.append(self._source_frame(frame))
                 if len(batch.frames) == self.batch_size:
                     self.busy_seconds += time.perf_counter() - start
@@ -131,6 +144,7 @@ class VideoReader:
         pts = frame.pts
         if pts is None or (self._last_pts is not None and pts <= self._last_pts):
             pts = 0 if self._last_pts is None else self._last_pts + self._step  # missing or repeated stamp
+            self.pts_repaired += 1
         self._last_pts = pts
         return SourceFrame(pts, frame.duration or self._step,
                            plane_arrays(to_planar(frame, self.pix_fmt, self.video.color.yuv_spec, self._reformatter)))

@@ -27,6 +27,7 @@ PIX_FMTS = ("yuv420p", "yuv422p", "yuv444p")
 # Containers that take H.264/H.265 plus most audio; other inputs get a Matroska output.
 KEPT_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")
 TEMP_MARK = ".vidcolor-tmp"
+DEFAULT_SUFFIX = "_color"
 
 
 @dataclass(frozen=True)
@@ -45,10 +46,10 @@ class OutputFrame:
     planes: tuple[np.ndarray, ...]  # Y, Cb, Cr as uint8
 
 
-def output_name(source: Path) -> str:
-    """`film.mp4` -> `film_color.mp4`."""
-    suffix = source.suffix.lower() if source.suffix.lower() in KEPT_SUFFIXES else ".mkv"
-    return f"{source.stem}_color{suffix}"
+def output_name(source: Path, suffix: str = DEFAULT_SUFFIX) -> str:
+    """`film.mp4` -> `film_color.mp4`; containers that may not hold H.264 get `.mkv`."""
+    ext = source.suffix.lower() if source.suffix.lower() in KEPT_SUFFIXES else ".mkv"
+    return f"{source.stem}{suffix}{ext}"
 
 
 def temp_path(target: Path) -> Path:
@@ -80,12 +81,39 @@ def check_options(options: OutputOptions) -> None:
         raise OutputError(f"{options.codec} cannot encode {options.pix_fmt}")
 
 
+def check_frame_size(video: VideoInfo, options: OutputOptions) -> None:
+    """Subsampled chroma needs even sides; say so before any work instead of failing in the encoder."""
+    odd_width, odd_height = video.width % 2, video.height % 2
+    if (options.pix_fmt == "yuv420p" and (odd_width or odd_height)) or (options.pix_fmt == "yuv422p" and odd_width):
+        raise OutputError(f"{video.width}x{video.height} video cannot be encoded as {options.pix_fmt} "
+                          f"(its chroma needs even sides): use --pix-fmt yuv444p")
+
+
+def check_container(target: Path, options: OutputOptions) -> None:
+    """The output's container must hold the codec (checked before any work: video is encoded to
+    segments first and put into that container at the end)."""
+    temp = temp_path(target)
+    try:
+        container = av.open(str(temp), "w")
+    except (av.FFmpegError, ValueError, OSError) as exc:
+        raise OutputError(f"cannot write {target}: {exc}") from exc
+    try:
+        if options.codec not in container.supported_codecs:
+            raise OutputError(f"{container.format.name} cannot hold {options.codec} video: {target}")
+    finally:
+        with contextlib.suppress(av.FFmpegError, OSError):
+            container.close()
+        temp.unlink(missing_ok=True)
+
+
 class VideoWriter:
     """Encodes in a background thread; `write()` batches, then `finish()` or `abort()`."""
 
     def __init__(self, target: Path, video: VideoInfo, options: OutputOptions,
-                 templates: Sequence[av.stream.Stream] = (), queue_batches: int = 2):
+                 templates: Sequence[av.stream.Stream] = (), queue_batches: int = 2, name: Path | None = None):
+        """`name`: the path errors mention (the final output, when `target` is a segment of it)."""
         self.target = target
+        self.name = name or target
         self.temp = temp_path(target)
         self.frames_written = 0
         self.busy_seconds = 0.0
@@ -93,7 +121,7 @@ class VideoWriter:
         try:
             self.container = av.open(str(self.temp), "w")
         except (av.FFmpegError, ValueError, OSError) as exc:
-            raise OutputError(f"cannot write {target}: {exc}") from exc
+            raise OutputError(f"cannot write {self.name}: {exc}") from exc
         try:
             self.stream = self._add_video_stream(video, options)
             self._copies = self._add_copied_streams(templates)
@@ -101,6 +129,7 @@ class VideoWriter:
             self._discard()
             raise
         self._durations: dict[int, int] = {}  # pts -> duration of frames inside the encoder
+        self.packet_times: list[tuple[int, int | None, int]] = []  # (pts, dts, duration) of each video packet
         self._queue: queue.Queue[tuple[list[OutputFrame], list[av.Packet]] | None] = queue.Queue(queue_batches)
         self._error: BaseException | None = None
         self._stop = threading.Event()
@@ -108,7 +137,7 @@ class VideoWriter:
 
     def _add_video_stream(self, video: VideoInfo, options: OutputOptions) -> av.video.VideoStream:
         if options.codec not in self.container.supported_codecs:
-            raise OutputError(f"{self.container.format.name} cannot hold {options.codec} video: {self.target}")
+            raise OutputError(f"{self.container.format.name} cannot hold {options.codec} video: {self.name}")
         stream = self.container.add_stream(options.codec, rate=video.fps,
                                            options={"crf": str(options.crf), "preset": options.preset})
         stream.width, stream.height, stream.pix_fmt = video.width, video.height, options.pix_fmt
@@ -150,7 +179,7 @@ class VideoWriter:
             os.replace(self.temp, self.target)
         except (av.FFmpegError, OSError) as exc:
             self._discard()
-            raise OutputError(f"cannot write {self.target}: {exc}") from exc
+            raise OutputError(f"cannot write {self.name}: {exc}") from exc
 
     def abort(self) -> None:
         """Stop the thread and delete the temp file; the target is left as it was."""
@@ -174,8 +203,11 @@ class VideoWriter:
         self.temp.unlink(missing_ok=True)
 
     def _raise_error(self) -> None:
+        if isinstance(self._error, OSError) and not isinstance(self._error, av.FFmpegError):
+            reason = self._error.strerror or self._error  # e.g. ENOSPC: No space left on device
+            raise OutputError(f"cannot write {self.name}: {reason}") from self._error
         if isinstance(self._error, av.FFmpegError):
-            raise OutputError(f"encoding {self.target} failed: {self._error}") from self._error
+            raise OutputError(f"encoding {self.name} failed: {self._error}") from self._error
         if self._error is not None:
             raise self._error
 
@@ -211,6 +243,7 @@ class VideoWriter:
         """libx264 leaves packet durations at 0; restore the source's, or the last frame's is guessed."""
         for packet in packets:
             packet.duration = self._durations.pop(packet.pts, packet.duration)
+            self.packet_times.append((packet.pts, packet.dts, packet.duration))
             self.container.mux(packet)
 
     def _video_frame(self, frame: OutputFrame) -> av.VideoFrame:

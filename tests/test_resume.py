@@ -1,0 +1,187 @@
+"""Segmented, resumable runs: kill -9 / Ctrl-C mid-way, run the same command, get the same file."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vidcolor.errors import OutputError
+from vidcolor.media import OutputOptions
+from vidcolor.pipeline import Colorizer
+from vidcolor.resume import MANIFEST, WorkFolder, work_dir
+
+REPO = Path(__file__).resolve().parents[1]
+FAST = OutputOptions(preset="ultrafast")
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory, make_model):
+    return make_model(tmp_path_factory.mktemp("model") / "m.pt", gain=0.3)
+
+
+def command(source: Path, target: Path, model: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "vidcolor", "run", str(source), "-o", str(target), "--model", str(model),
+            "--render-size", "64", "--preset", "ultrafast", "--device", "cpu", "--segment-seconds", "1", *extra]
+
+
+def start(args: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finished_segments(target: Path) -> int:
+    try:
+        return len(json.loads((work_dir(target) / MANIFEST).read_text())["segments"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def wait_for_segments(process: subprocess.Popen, target: Path, count: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while finished_segments(target) < count:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "no segment finished in time"
+        time.sleep(0.01)
+
+
+def assert_same_video(a, b) -> None:
+    assert a.pts == b.pts and a.time_base == b.time_base
+    assert len(a.planes) == len(b.planes)
+    for i, (pa, pb) in enumerate(zip(a.planes, b.planes)):
+        for plane_a, plane_b in zip(pa, pb):
+            assert np.array_equal(plane_a, plane_b), f"frame {i} differs"
+    assert a.audio_packets == b.audio_packets and len(a.audio_packets) > 50
+    assert a.duration == b.duration
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory, make_video):
+    # 6 segments of 24 frames at --segment-seconds 1; a cut inside segment 2; AAC audio.
+    return make_video(tmp_path_factory.mktemp("clip") / "clip.mp4", frames=144, audio=True, cuts=(60,),
+                      gray=False)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, clip, model):
+    """The uninterrupted run of the same command."""
+    target = tmp_path_factory.mktemp("reference") / "ref.mp4"
+    done = subprocess.run(command(clip, target, model), cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr
+    assert not work_dir(target).exists()
+    return target
+
+
+def test_sigkill_then_same_command_resumes_to_the_same_file(tmp_path, clip, model, reference, read_video):
+    target = tmp_path / "out.mp4"
+    process = start(command(clip, target, model))
+    wait_for_segments(process, target, 2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not target.exists()
+    done_before = finished_segments(target)
+    assert 2 <= done_before < 6, done_before  # really interrupted mid-way
+
+    resumed = subprocess.run(command(clip, target, model), cwd=REPO, capture_output=True, text=True,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resumed after {24 * done_before} frames" in resumed.stderr
+    assert not work_dir(target).exists()
+    assert_same_video(read_video(target, planes=True), read_video(reference, planes=True))
+    assert len(read_video(target).pts) == 144
+
+
+def test_ctrl_c_stops_quickly_and_says_how_to_resume(tmp_path, clip, model, reference, read_video):
+    target = tmp_path / "out.mp4"
+    process = start(command(clip, target, model))
+    wait_for_segments(process, target, 1)
+    sent = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert time.monotonic() - sent < 3
+    assert process.returncode == 130
+    assert "run the same command again to resume" in " ".join(stderr.split())
+    assert not target.exists() and finished_segments(target) >= 1
+    assert [p.name for p in tmp_path.iterdir()] == [work_dir(target).name]  # no temp file beside the target
+    assert not [p for p in work_dir(target).iterdir() if "vidcolor-tmp" in p.name]  # the partial segment went
+
+    resumed = subprocess.run(command(clip, target, model), cwd=REPO, capture_output=True, text=True,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same_video(read_video(target, planes=True), read_video(reference, planes=True))
+
+
+def interrupt_after(frames: int):
+    def progress(done, total):
+        if done >= frames:
+            raise KeyboardInterrupt
+    return progress
+
+
+def test_stale_or_foreign_work_folder_is_not_reused(tmp_path, make_video, model, read_video):
+    source = make_video(tmp_path / "clip.mp4", frames=72, audio=True)
+    target = tmp_path / "out.mp4"
+    colorizer = Colorizer(model, device="cpu", render_size=64, batch_size=4)
+
+    def interrupted_run(c: Colorizer = colorizer) -> None:
+        with pytest.raises(KeyboardInterrupt):
+            c.run(source, target, FAST, progress=interrupt_after(40), segment_seconds=1)
+        assert finished_segments(target) == 1
+
+    interrupted_run()
+    resumed = colorizer.run(source, target, FAST, segment_seconds=1)
+    assert resumed.frames_resumed == 24 and resumed.segments == 3
+    first = read_video(target, planes=True)
+    target.unlink()
+
+    # Other options (a different strength changes the pixels): the old segments are not used.
+    interrupted_run()
+    other = Colorizer(model, device="cpu", render_size=64, batch_size=4, strength=0.1)
+    assert other.run(source, target, FAST, segment_seconds=1).frames_resumed == 0
+    target.unlink()
+
+    # The source changed (new mtime) since the folder was made: not reused either.
+    interrupted_run()
+    os.utime(source, ns=(time.time_ns(), time.time_ns() + 10**9))
+    fresh = colorizer.run(source, target, FAST, segment_seconds=1)
+    assert fresh.frames_resumed == 0 and fresh.frames_out == 72
+    assert_same_video(read_video(target, planes=True), first)  # resumed and fresh runs agree
+
+
+def test_segment_length_keeps_frames_timestamps_and_audio(tmp_path, make_video, model, read_video):
+    """B-frames (preset medium) and variable frame rate across segment joins: nothing moves."""
+    source = make_video(tmp_path / "clip.mkv", frames=40, audio=True, vfr=True, subtitles=True)
+    colorizer = Colorizer(model, device="cpu", render_size=64)
+    options = OutputOptions(preset="medium")
+    many = colorizer.run(source, tmp_path / "many.mkv", options, segment_seconds=0.25)
+    one = colorizer.run(source, tmp_path / "one.mkv", options)
+    assert (many.segments, one.segments) == (7, 1)  # VFR: 6 frames a segment at the nominal 24 fps
+    src, a, b = (read_video(p, planes=True) for p in (source, many.output, one.output))
+    assert a.times == b.times == src.times
+    assert a.audio_packets == b.audio_packets == src.audio_packets
+    assert a.subtitle_packets == src.subtitle_packets
+    for out in (a, b):  # the luma is the source's (to within the lossy encode) either way
+        luma = np.stack([p[0] for p in out.planes]).astype(float)
+        mse = np.mean((luma - np.stack([p[0] for p in src.planes])) ** 2)
+        assert 10 * np.log10(255**2 / mse) > 40
+
+
+def test_two_processes_on_one_output_are_refused(tmp_path):
+    target = tmp_path / "out.mp4"
+    with WorkFolder(target, {"x": 1}), pytest.raises(OutputError, match="another vidcolor process"):
+        with WorkFolder(target, {"x": 1}):
+            pass
+
+
+def test_failure_without_finished_segment_leaves_nothing(tmp_path, make_video, model):
+    source = make_video(tmp_path / "clip.mp4", frames=30)
+    with pytest.raises(KeyboardInterrupt):
+        Colorizer(model, device="cpu", render_size=64).run(source, tmp_path / "out.mp4", FAST,
+                                                            progress=interrupt_after(8), segment_seconds=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]

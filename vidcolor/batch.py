@@ -1,0 +1,173 @@
+"""Batch jobs: expanding inputs, naming outputs, sharding, and the per-file report.
+
+Inputs are files, folders (searched recursively for video extensions), glob patterns
+(expanded here, for shells that do not: `'archive/**/*.mp4'`) and list files (one path per
+line; blank lines and `#` comments ignored; relative paths are relative to the current
+directory, like the command line's). Duplicates (same resolved file) are dropped.
+
+Sharding: `--shard I/N` (0 <= I < N) keeps the jobs whose input's resolved path hashes to I
+modulo N (SHA-256, so every process computes the same split with no coordination, and a file
+stays in its shard even if other files come and go between the processes' starts).
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import VidcolorError
+from .media.writer import DEFAULT_SUFFIX, output_name
+
+VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".ts",
+                              ".m2ts", ".mts", ".wmv", ".flv", ".ogv", ".3gp", ".dv", ".mxf"})
+GLOB_CHARS = frozenset("*?[")
+
+
+@dataclass(frozen=True)
+class Job:
+    input: Path
+    output: Path
+
+
+def read_list(path: Path) -> list[Path]:
+    """The paths in a list file: one per line, blank lines and `#` comments ignored."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
+    except OSError as exc:
+        raise VidcolorError(f"cannot read list file {path}: {exc.strerror or exc}") from exc
+    return [Path(line.strip()) for line in lines if line.strip() and not line.strip().startswith("#")]
+
+
+def _is_glob(item: Path) -> bool:
+    return not item.exists() and any(c in str(item) for c in GLOB_CHARS)
+
+
+def _folder_videos(folder: Path, suffix: str) -> list[Path]:
+    """Videos under `folder`, skipping hidden files and folders (our temp and work folders) and our outputs."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            path = Path(root) / name
+            if (path.suffix.lower() in VIDEO_EXTENSIONS and not name.startswith(".")
+                    and not (suffix and path.stem.endswith(suffix))):
+                found.append(path)
+    return found
+
+
+def collect_jobs(inputs: Iterable[Path], output: Path | None = None, output_dir: Path | None = None,
+                 suffix: str = DEFAULT_SUFFIX) -> list[Job]:
+    """Expand inputs (see the module doc) and name each output.
+
+    A folder's relative sub-folders are kept under `output_dir`; without `output_dir` each
+    output goes beside its input. An unmatched glob or missing path stays a job, so it is
+    reported as failed rather than silently ignored. Glob matches are taken whatever their
+    extension, but, as in folders, hidden files and our own outputs (`*<suffix>.*`) are skipped.
+    """
+    jobs: list[Job] = []
+    seen: set[Path] = set()
+
+    def add(path: Path, folder: Path | None) -> None:
+        key = path.resolve()
+        if key in seen:
+            return
+        seen.add(key)
+        if output is not None:
+            target = output
+        elif output_dir is not None:
+            target = (output_dir / path.parent.relative_to(folder) if folder else output_dir) / output_name(path, suffix)
+        else:
+            target = path.with_name(output_name(path, suffix))
+        jobs.append(Job(path, target))
+
+    for item in inputs:
+        if item.is_dir():
+            for path in _folder_videos(item, suffix):
+                add(path, item)
+        elif _is_glob(item):
+            matches = sorted(glob.glob(str(item), recursive=True))
+            if not matches:
+                add(item, None)
+            root = _glob_root(item)
+            for match in map(Path, matches):
+                if match.is_dir():
+                    for path in _folder_videos(match, suffix):
+                        add(path, match)
+                elif match.is_file() and not match.name.startswith(".") and not (suffix and match.stem.endswith(suffix)):
+                    add(match, root)
+        else:
+            add(item, None)
+    return jobs
+
+
+def _glob_root(pattern: Path) -> Path:
+    """The fixed leading folders of a pattern (`a/b/**/*.mp4` -> `a/b`): sub-folders below it are kept."""
+    parts = []
+    for part in pattern.parts[:-1]:
+        if any(c in part for c in GLOB_CHARS):
+            break
+        parts.append(part)
+    return Path(*parts) if parts else Path(".")
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'I/N' -> (I, N) with 0 <= I < N."""
+    try:
+        index, count = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ValueError(f"expected I/N (e.g. 0/4), got {text!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"need 0 <= I < N, got {text!r}")
+    return index, count
+
+
+def shard_of(path: Path, count: int) -> int:
+    digest = hashlib.sha256(os.fsencode(path.resolve())).digest()
+    return int.from_bytes(digest[:8], "big") % count
+
+
+def select_shard(jobs: Sequence[Job], index: int, count: int) -> list[Job]:
+    """The jobs of shard `index` of `count`, in sorted input order."""
+    return sorted((j for j in jobs if shard_of(j.input, count) == index), key=lambda j: str(j.input.resolve()))
+
+
+# -- the report ----------------------------------------------------------------------------
+
+@dataclass
+class Outcome:
+    job: Job
+    status: str  # done | skipped | failed | interrupted
+    message: str
+    result: Any = None  # pipeline.RunResult when done
+
+    def as_dict(self) -> dict[str, Any]:
+        r = self.result
+        return {
+            "input": str(self.job.input), "output": str(self.job.output), "status": self.status,
+            "message": self.message,
+            "frames": r.frames_out if r else None, "frames_lost": r.frames_lost if r else None,
+            "seconds": round(r.seconds, 3) if r else None, "fps": round(r.fps, 2) if r else None,
+        }
+
+
+def report_dict(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    files = [o.as_dict() for o in outcomes]
+    seconds = sum(f["seconds"] or 0 for f in files)
+    frames = sum(f["frames"] or 0 for f in files)
+    totals = {status: sum(o.status == status for o in outcomes) for status in ("done", "skipped", "failed")}
+    totals.update(files=len(files), frames=frames, frames_lost=sum(f["frames_lost"] or 0 for f in files),
+                  seconds=round(seconds, 3), fps=round(frames / seconds, 2) if seconds > 0 else 0.0)
+    return {"files": files, "totals": totals}
+
+
+def write_report(path: Path, outcomes: Sequence[Outcome]) -> None:
+    """Write atomically, so a reader never sees half a report."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(report_dict(outcomes), indent=2, allow_nan=False) + "\n")
+    os.replace(tmp, path)

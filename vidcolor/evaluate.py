@@ -1,0 +1,213 @@
+"""`vidcolor eval`: score colorized videos against their colour references, and find scene cuts.
+
+Two ways in:
+- `evaluate_pair(pred, ref)`: a colorized file against its reference, frame by frame;
+- `evaluate_colorize(ref, colorizer)`: gray the reference (its Y plane kept, chroma neutral,
+  written losslessly to a temp file), colorize that file with `Colorizer.run` - exactly what
+  `vidcolor run` does, smoothing and encoding included - and score the output against the
+  reference.
+Both decode with PyAV in batches and score with `metrics.score_video`, so memory stays flat
+whatever the length. Frames are turned into 8-bit RGB with the reference's own matrix and
+range (as `vidcolor info` reports them) for both videos.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import av
+import numpy as np
+import torch
+from av.video.reformatter import ColorRange, VideoReformatter
+
+from .errors import InputError
+from .media import OutputOptions, probe
+from .media.probe import open_input
+from .metrics import FLOW_MAX_SIDE, VideoScores, score_video
+from .temporal import CutDetector
+from .yuv import YuvSpec
+
+if TYPE_CHECKING:
+    from .pipeline import Colorizer
+
+BATCH = 8
+_SWS_COLORSPACE = {"bt601": "itu601", "bt709": "itu709", "bt2020": "bt2020"}
+METRIC_FIELDS = ("psnr", "ssim", "colorfulness", "colorfulness_ref", "cdc", "cdc_ref", "warp_error", "warp_error_ref",
+                 "cdc_chroma", "cdc_chroma_ref", "warp_error_chroma", "warp_error_chroma_ref")
+
+
+def _frames(path: Path) -> Iterator[av.VideoFrame]:
+    with open_input(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        yield from container.decode(stream)
+
+
+def decode_rgb(path: str | Path, spec: YuvSpec | None = None, batch: int = BATCH) -> Iterator[torch.Tensor]:
+    """Batches (T,3,H,W) uint8 RGB of a video, converted with `spec` (default: the file's own tags)."""
+    path = Path(path)
+    spec = spec or probe(path).video.color.yuv_spec
+    reformatter = VideoReformatter()
+    rng = ColorRange.JPEG if spec.full_range else ColorRange.MPEG
+    chunk: list[np.ndarray] = []
+    for frame in _frames(path):
+        rgb = reformatter.reformat(frame, format="rgb24", src_colorspace=_SWS_COLORSPACE[spec.matrix],
+                                   src_color_range=rng, dst_color_range=ColorRange.JPEG)
+        chunk.append(rgb.to_ndarray())
+        if len(chunk) == batch:
+            yield torch.from_numpy(np.stack(chunk)).permute(0, 3, 1, 2)
+            chunk = []
+    if chunk:
+        yield torch.from_numpy(np.stack(chunk)).permute(0, 3, 1, 2)
+
+
+def write_gray(source: str | Path, target: str | Path) -> Path:
+    """The source with its chroma made neutral: Y code values kept, Cb = Cr = 128, colour tags,
+    frame rate and timestamps kept, encoded losslessly (libx264 qp 0, yuv420p), no audio."""
+    source, target = Path(source), Path(target)
+    info = probe(source).video
+    if info.width % 2 or info.height % 2:
+        raise InputError(f"eval --colorize needs even frame sizes, {source} is {info.width}x{info.height}")
+    reformatter = VideoReformatter()
+    with open_input(source) as src, av.open(str(target), "w") as dst:
+        in_stream = src.streams.video[0]
+        in_stream.thread_type = "AUTO"
+        out = dst.add_stream("libx264", rate=in_stream.average_rate or 25, options={"qp": "0", "preset": "ultrafast"})
+        out.width, out.height, out.pix_fmt = info.width, info.height, "yuv420p"
+        out.time_base = out.codec_context.time_base = in_stream.time_base
+        tags = info.color
+        ctx = out.codec_context
+        ctx.colorspace, ctx.color_range, ctx.color_primaries, ctx.color_trc = (
+            tags.colorspace, tags.color_range, tags.primaries, tags.trc)
+        last = None
+        for frame in src.decode(in_stream):
+            planar = frame if frame.format.name.replace("yuvj", "yuv") == "yuv420p" else reformatter.reformat(
+                frame, format="yuv420p", src_colorspace=_SWS_COLORSPACE[tags.yuv_spec.matrix],
+                dst_colorspace=_SWS_COLORSPACE[tags.yuv_spec.matrix],
+                src_color_range=ColorRange.JPEG, dst_color_range=ColorRange.JPEG)  # keeps Y code values
+            y = np.frombuffer(planar.planes[0], np.uint8).reshape(planar.planes[0].height, -1)[:, :info.width]
+            chroma = np.full(info.height * info.width // 2, 128, np.uint8)
+            gray = av.VideoFrame.from_ndarray(np.concatenate([y.reshape(-1), chroma]).reshape(-1, info.width),
+                                              format="yuv420p")
+            pts = frame.pts if frame.pts is not None and (last is None or frame.pts > last) else (
+                0 if last is None else last + 1)
+            gray.pts, gray.time_base, last = pts, in_stream.time_base, pts
+            dst.mux(out.encode(gray))
+        dst.mux(out.encode(None))
+    return target
+
+
+@dataclass
+class EvalResult:
+    name: str
+    pred: str | None  # the scored file (None when colorized in a temp file)
+    ref: str
+    scores: VideoScores
+    fps: float | None = None  # colorization speed (vidcolor run's frames / wall seconds), --colorize only
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def row(self) -> dict[str, Any]:
+        return {"name": self.name, "pred": self.pred, "ref": self.ref, **asdict(self.scores), "fps": self.fps}
+
+
+def evaluate_pair(pred: str | Path, ref: str | Path, flow_max_side: int | None = FLOW_MAX_SIDE) -> EvalResult:
+    """Score a colorized video against its colour reference (same frame count and size)."""
+    pred, ref = Path(pred), Path(ref)
+    spec = probe(ref).video.color.yuv_spec
+    probe(pred)  # a clear error for a missing or unreadable file
+    scores = score_video(decode_rgb(pred, spec), decode_rgb(ref, spec), flow_max_side)
+    if scores.frames == 0:
+        raise InputError(f"no frames decoded from {pred} / {ref}")
+    return EvalResult(ref.name, str(pred), str(ref), scores)
+
+
+def evaluate_colorize(ref: str | Path, colorizer: Colorizer, options: OutputOptions | None = None,
+                      flow_max_side: int | None = FLOW_MAX_SIDE, keep: str | Path | None = None) -> EvalResult:
+    """Gray `ref`, colorize it with `colorizer.run` (the `vidcolor run` path) and score the result.
+
+    `keep`: also save the colorized video there (otherwise it lives in a temp folder).
+    """
+    ref = Path(ref)
+    options = options or OutputOptions()
+    with tempfile.TemporaryDirectory(prefix="vidcolor-eval-") as tmp:
+        gray = write_gray(ref, Path(tmp) / f"gray{ref.suffix if ref.suffix in ('.mp4', '.mkv', '.mov') else '.mkv'}")
+        out = Path(keep) if keep else Path(tmp) / f"color{gray.suffix}"
+        run = colorizer.run(gray, out, OutputOptions(codec=options.codec, crf=options.crf, preset=options.preset,
+                                                     pix_fmt=options.pix_fmt, overwrite=True))
+        result = evaluate_pair(out, ref, flow_max_side)
+    result.pred = str(keep) if keep else None
+    result.fps = run.fps
+    return result
+
+
+def mean_row(results: list[EvalResult]) -> dict[str, Any]:
+    """Plain mean over videos of every metric (each video counts once, whatever its length)."""
+    row: dict[str, Any] = {"name": "mean", "frames": sum(r.scores.frames for r in results)}
+    for key in METRIC_FIELDS:
+        values = [getattr(r.scores, key) for r in results if not math.isnan(getattr(r.scores, key))]
+        row[key] = sum(values) / len(values) if values else math.nan
+    fps = [r.fps for r in results if r.fps]
+    row["fps"] = sum(fps) / len(fps) if fps else None
+    return row
+
+
+def write_json(path: str | Path, results: list[EvalResult], options: dict[str, Any]) -> None:
+    def clean(v: Any) -> Any:
+        return None if isinstance(v, float) and not math.isfinite(v) else v
+
+    doc = {"options": options, "videos": [{k: clean(v) for k, v in r.row().items()} for r in results],
+           "mean": {k: clean(v) for k, v in mean_row(results).items()}}
+    Path(path).write_text(json.dumps(doc, indent=2) + "\n")
+
+
+# -- scene cuts (vidcolor run --cuts-only) -----------------------------------------------------
+
+def find_cuts(path: str | Path, render_size: int = 256, batch: int = BATCH) -> list[tuple[int, float]]:
+    """(frame index, seconds from the first frame) of every cut `vidcolor run` would find:
+    the same CutDetector on the same L at render size as the pipeline."""
+    from .pipeline import render_shape, yuv_luminance
+
+    path = Path(path)
+    video = probe(path).video
+    spec = video.color.yuv_spec
+    size = render_shape(video.height, video.width, render_size)
+    reformatter = VideoReformatter()
+    detector = CutDetector()
+    cuts: list[tuple[int, float]] = []
+    times: list[float] = []
+    planes: list[list[np.ndarray]] = [[], [], []]
+    start: float | None = None
+    index = 0
+
+    def run_batch() -> None:
+        nonlocal index
+        tensors = [torch.from_numpy(np.stack(p)).unsqueeze(1).float().div(255.0) for p in planes]
+        flags = detector.update(yuv_luminance(tensors, size, spec)).tolist()
+        cuts.extend((index + i, times[i]) for i, flag in enumerate(flags) if flag)
+        index += len(flags)
+        for p in planes:
+            p.clear()
+        times.clear()
+
+    for frame in _frames(path):
+        planar = frame if frame.format.name.replace("yuvj", "yuv") == "yuv420p" else reformatter.reformat(
+            frame, format="yuv420p", src_colorspace=_SWS_COLORSPACE[spec.matrix],
+            dst_colorspace=_SWS_COLORSPACE[spec.matrix], src_color_range=ColorRange.JPEG,
+            dst_color_range=ColorRange.JPEG)
+        for i in range(3):
+            p = planar.planes[i]
+            planes[i].append(np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, :p.width].copy())
+        t = float(frame.time) if frame.time is not None else index + len(times)
+        start = t if start is None else start
+        times.append(t - start)
+        if len(times) == batch:
+            run_batch()
+    if times:
+        run_batch()
+    return cuts
