@@ -6,10 +6,11 @@
     python benchmarks/throughput.py INPUT --make-clip OUT --frames 150 --clip-size 1280x720
 
 Every measurement runs in its own fresh subprocess (this file, `--worker KIND`) so that
-  * peak RSS is exact and per measurement: the parent reaps each child with os.wait4(), whose
-    rusage is that one child's kernel high-water mark (getrusage(RUSAGE_CHILDREN) is a max over
-    all children ever reaped, so it cannot isolate a later, smaller one; psutil polling misses
-    short peaks and costs CPU on a 2-core box);
+  * peak RSS is exact and per measurement: each child reports its own VmHWM, the kernel's
+    high-water mark of its address space since exec. Reading it from outside is wrong on
+    Linux: wait4()/getrusage() ru_maxrss keeps the pre-exec high-water mark, i.e. the forking
+    parent's RSS (this parent holds torch and the clip it encoded: +140 MiB measured), and
+    RUSAGE_CHILDREN is a max over all children; psutil polling of RSS misses short peaks;
   * no measurement inherits another's warm allocator, torch thread pool or page-cache-free memory;
   * model loading and imports stay outside the timed region, the same way for every kind.
 The kinds run round-robin (start rotated each repeat) and are repeated; the machine is shared
@@ -151,6 +152,16 @@ class ThreadCpu:
             by_name[key] = by_name.get(key, 0.0) + cpu - self._base.get(tid, 0.0)
         threads = {k: round(v, 2) for k, v in sorted(by_name.items(), key=lambda kv: -kv[1]) if v >= 0.05}
         return {"cpu_s": round(self.cpu, 2), "cores": round(self.cpu / self.wall, 2), "threads": threads}
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set since exec (VmHWM), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource  # not Linux: ru_maxrss (kB here) may include the pre-exec parent's pages
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _setup(a: argparse.Namespace) -> tuple[Any, Any, Any]:
@@ -330,8 +341,24 @@ def work_disk(a: argparse.Namespace) -> dict[str, Any]:
     return {"frames": writer.frames_written, "seconds": cpu.wall, "cpu": cpu.report(), "stages": stages}
 
 
+def work_cli(a: argparse.Namespace) -> dict[str, Any]:
+    """The real `vidcolor run` command line (progress bar, report and all), run in this process."""
+    from vidcolor.cli import cli
+
+    args = ["run", str(a.input), "-o", str(a.workdir / "cli.mp4"), "--overwrite", "--device", a.device,
+            "--render-size", str(a.render_size)] + (["--model", str(a.model)] if a.model else [])
+    start = time.perf_counter()
+    try:
+        cli.main(args, prog_name="vidcolor")
+    except SystemExit as exc:
+        if exc.code:
+            raise
+    return {"seconds": time.perf_counter() - start}
+
+
 WORKERS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "decode": work_decode, "transcode": work_transcode, "model": work_model, "run": work_run, "disk": work_disk,
+    "cli": work_cli,
 }
 
 
@@ -359,16 +386,12 @@ def snapshot_code(workdir: Path) -> tuple[dict[str, str], str]:
 CHILD: dict[str, Any] = {}  # Popen's env and cwd for every child: the code snapshot (see main)
 
 
-def spawn(cmd: list[str]) -> tuple[dict[str, Any], float]:
-    """Run one child to completion; returns (its JSON result or {}, its peak RSS in MiB via wait4)."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, **CHILD)
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+def spawn(cmd: list[str]) -> dict[str, Any]:
+    """Run one worker to completion; returns the JSON line it printed last."""
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, **CHILD)
     if proc.returncode != 0:
         raise SystemExit(f"measurement failed (exit {proc.returncode}): {' '.join(cmd)}")
-    lines = out.strip().splitlines()
-    return (json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}), usage.ru_maxrss / 1024
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def worker_cmd(kind: str, a: argparse.Namespace, clip: Path, workdir: Path) -> list[str]:
@@ -423,9 +446,9 @@ def throughput(a: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         n += 1
         scratch = workdir / f"{kind}_{n}"
         scratch.mkdir()
-        result, rss = spawn(worker_cmd(kind, a, clip, scratch))
+        result = spawn(worker_cmd(kind, a, clip, scratch))
         shutil.rmtree(scratch)
-        return {**result, "rss_mib": rss}
+        return result
 
     print(f"clip {clip} ({a.frames or 'all'} frames), kinds {kinds}, {a.repeats} repeats", file=sys.stderr)
     samples = interleave(kinds, a.repeats, measure)
@@ -464,14 +487,8 @@ def memory(a: argparse.Namespace, workdir: Path) -> dict[str, Any]:
              for name, frames in (("long", long_frames), ("short", short_frames))}
 
     def measure(name: str) -> dict[str, Any]:
-        cmd = [sys.executable, "-m", "vidcolor", "run", str(clips[name]), "-o", str(workdir / f"{name}_out.mp4"),
-               "--overwrite", "--device", a.device, "--render-size", str(a.render_size)]
-        if a.model is not None:
-            cmd += ["--model", str(a.model)]
-        start = time.perf_counter()
-        _, rss = spawn(cmd)
-        frames = long_frames if name == "long" else short_frames
-        return {"seconds": time.perf_counter() - start, "frames": frames, "rss_mib": rss}
+        result = spawn(worker_cmd("cli", a, clips[name], workdir))
+        return {**result, "frames": long_frames if name == "long" else short_frames}
 
     samples = interleave(["short", "long"], a.repeats, measure)
     summary = {k: {"seconds": median_of(v, "seconds"), "rss_mib": median_of(v, "rss_mib"), "frames": v[0]["frames"]}
@@ -550,7 +567,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="Only write a test clip (--frames, --clip-size WxH, --clip-fps) and exit.")
     p.add_argument("--clip-size")
     p.add_argument("--clip-fps", type=int)
-    p.add_argument("--worker", choices=KINDS, help=argparse.SUPPRESS)
+    p.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     p.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     a.input = a.input.resolve()  # children run elsewhere
@@ -563,7 +580,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     a = parse_args(argv)
     if a.worker:
-        print(json.dumps(WORKERS[a.worker](a)))
+        result = WORKERS[a.worker](a)
+        print(json.dumps({**result, "rss_mib": peak_rss_mib()}))
         return
     if a.make_clip:
         size = tuple(int(x) for x in a.clip_size.split("x")) if a.clip_size else None
