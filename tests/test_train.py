@@ -177,3 +177,34 @@ def test_two_process_gloo_run(photo_pack, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     state = load_state(run)
     assert state["step"] == 4 and json.loads((run / "config.json").read_text())["batch"] == 2
+
+
+def test_exported_model_runs_a_video(photo_pack, tmp_path, make_video, read_video):
+    """export -> `vidcolor run --model` -> a complete video with the source's frame count."""
+    from click.testing import CliRunner
+
+    from vidcolor.cli import cli
+    run = tmp_path / "run"
+    fit(Trainer(_cfg(photo_pack, run, steps=3, pretrain_steps=3), torch.device("cpu")), run, log=lambda _m: None)
+    model, _ = export_run(run, tmp_path / "model.pt")
+    src = make_video(tmp_path / "in.mp4", width=96, height=64, frames=6)
+    out = tmp_path / "out.mp4"
+    result = CliRunner().invoke(cli, ["run", str(src), "-o", str(out), "--model", str(model), "--render-size", "32",
+                                       "--preset", "ultrafast"])
+    assert result.exit_code == 0, result.output
+    assert len(read_video(out).pts) == 6
+
+
+def test_default_model_colours_a_frame():
+    """The shipped model loads safely and predicts clearly non-gray colour for a natural-looking scene."""
+    from vidcolor.checkpoint import default_model_path
+    from vidcolor.color import rgb_to_lab
+    from vidcolor.pipeline import Colorizer
+    if not default_model_path().is_file():
+        pytest.skip("no default model installed")
+    yy = torch.linspace(0, 1, 128).view(1, 1, 128, 1).expand(1, 3, 128, 192)
+    scene = torch.cat([0.85 - 0.3 * yy[:, :1, :64], 0.3 + 0.2 * yy[:, :1, 64:]], dim=2).expand(1, 3, 128, 192)
+    out = Colorizer(smoothing="none", device="cpu").colorize(scene.contiguous())
+    chroma = rgb_to_lab(out)[:, 1:].pow(2).sum(1).sqrt().mean()
+    assert chroma > 3.0
+    torch.testing.assert_close(rgb_to_lab(out)[:, :1], rgb_to_lab(scene)[:, :1], atol=0.5, rtol=0)
