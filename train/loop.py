@@ -27,7 +27,7 @@ from vidcolor.color import denormalize_ab, denormalize_l, join_lab, lab_to_rgb
 from vidcolor.metrics import colorfulness, psnr
 from vidcolor.nets import build_discriminator, build_generator, init_weights
 
-from .data import FramePack, ResumableSampler, center_crop, degrade_l, to_lab_batch
+from .data import FramePack, ResumableSampler, degrade_l, to_lab_batch
 from .dist import DistInfo, all_reduce_mean
 from .losses import GANLoss
 
