@@ -193,6 +193,17 @@ def read_video_file(path: str | Path, planes: bool = False) -> VideoFacts:
         )
 
 
+def write_audio_only(path: Path) -> Path:
+    """An AAC file with no video stream."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=48000, layout="mono")
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 48000, 0
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
 @pytest.fixture(scope="session")
 def make_video():
     """Factory: make_video(path, width=322, height=182, frames=24, fps=24, audio=False, vfr=False,

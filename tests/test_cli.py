@@ -1,10 +1,10 @@
 import av
 import click
-import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
 
+from conftest import write_audio_only
 from vidcolor.cli import VidcolorGroup, cli
 from vidcolor.errors import InputError
 
@@ -54,12 +54,7 @@ def test_not_a_media_file(tmp_path, model):
 
 
 def test_no_video_stream(tmp_path, model):
-    with av.open(str(tmp_path / "sound.m4a"), "w") as container:
-        stream = container.add_stream("aac", rate=48000, layout="mono")
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-        frame.sample_rate, frame.pts = 48000, 0
-        container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
+    write_audio_only(tmp_path / "sound.m4a")
     one_error_line(run(tmp_path / "sound.m4a", model=model), "no video stream")
 
 

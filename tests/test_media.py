@@ -7,6 +7,7 @@ import av
 import numpy as np
 import pytest
 
+from conftest import write_audio_only
 from vidcolor.errors import InputError, OutputError
 from vidcolor.media import OutputFrame, OutputOptions, VideoReader, VideoWriter, check_options, check_paths, probe
 from vidcolor.media.probe import ColorTags, resolve_color
@@ -54,12 +55,7 @@ def test_probe_errors(tmp_path):
     (tmp_path / "notes.mp4").write_text("not a video")
     with pytest.raises(InputError, match="not a media file"):
         probe(tmp_path / "notes.mp4")
-    with av.open(str(tmp_path / "sound.m4a"), "w") as container:
-        stream = container.add_stream("aac", rate=48000, layout="mono")
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-        frame.sample_rate, frame.pts = 48000, 0
-        container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
+    write_audio_only(tmp_path / "sound.m4a")
     with pytest.raises(InputError, match="no video stream"):
         probe(tmp_path / "sound.m4a")
 
