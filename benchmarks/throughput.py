@@ -109,6 +109,7 @@ class ThreadCpu:
         self._process = psutil.Process()
         self._interval = interval
         self._seen: dict[int, tuple[str, float]] = {}
+        self._comm = Path("/proc/self/comm").read_text().strip()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="bench-sampler", daemon=True)
 
@@ -140,8 +141,8 @@ class ThreadCpu:
                     name = Path(f"/proc/self/task/{t.id}/comm").read_text().strip()
                 except OSError:
                     name = "?"
-                if name == Path(sys.executable).name[:15] or name.startswith("python"):
-                    name = "unnamed native"  # x264, OpenCV or OpenMP workers inherit the process name"
+                if name == self._comm:
+                    name = "unnamed native"  # x264, OpenCV and OpenMP workers keep the process's name
             self._seen[t.id] = (name, t.user_time + t.system_time)
 
     def report(self) -> dict[str, Any]:
@@ -257,12 +258,12 @@ def work_model(a: argparse.Namespace) -> dict[str, Any]:
     sync()
     with torch.inference_mode(), nullcontext() if colorizer.cuda else torch_threads(colorizer.cpu_threads), \
             ThreadCpu() as cpu:
-        first = None
+        start, first = time.perf_counter(), None
         for L in batches:
             colorizer.predict_ab(L)
-            if first is None:
+            if first is None:  # the cold first batch (oneDNN primitive creation), also paid by run()
                 sync()
-                first = time.perf_counter() - cpu._wall0
+                first = time.perf_counter() - start
         sync()
     return {"frames": sum(len(L) for L in batches), "seconds": cpu.wall, "cpu": cpu.report(),
             "first_batch_s": first, "batch_size": batch, "render_hw": list(render_hw),
@@ -272,10 +273,11 @@ def work_model(a: argparse.Namespace) -> dict[str, Any]:
 def work_run(a: argparse.Namespace) -> dict[str, Any]:
     """`vidcolor run` end to end: Colorizer.run with the CLI's default options, into the work dir."""
     colorizer = _colorizer(a)
+    extra = set(inspect.signature(colorizer.run).parameters) - {"input", "output", "options", "progress"}
+    run_args = {k: v for k, v in cli_defaults().items() if k in extra}  # e.g. segment_seconds
+    options = cli_output_options()
     with ThreadCpu() as cpu:
-        extra = set(inspect.signature(colorizer.run).parameters) - {"input", "output", "options", "progress"}
-        run_args = {k: v for k, v in cli_defaults().items() if k in extra}  # e.g. segment_seconds
-        result = colorizer.run(a.input, a.workdir / "run.mp4", cli_output_options(), **run_args)
+        result = colorizer.run(a.input, a.workdir / "run.mp4", options, **run_args)
     # Main-thread time outside the compute stage: startup, the encoder's drain after the last
     # frame (x264 holds ~40 frames of lookahead) and the join; it overlaps with nothing.
     serial = result.seconds - result.timings.get("compute", 0.0)
@@ -310,8 +312,9 @@ def work_disk(a: argparse.Namespace) -> dict[str, Any]:
         with open_input(a.input) as src:
             stream = src.streams[video.index]
             stream.thread_type = "AUTO"
-            for i, frame in enumerate(src.decode(stream)):  # like `ffmpeg -i in %06d.png`
-                kornia_rs.io.write_image_png_u8(str(gray / f"{i:06d}.png"), frame.to_ndarray(format="rgb24"), "rgb")
+            for i, frame in enumerate(src.decode(stream)):  # like `ffmpeg -i in %06d.png` (swscale's matrix)
+                rgb = frame.to_ndarray(format="rgb24")
+                kornia_rs.io.write_image_png_u8(str(gray / f"{i:06d}.png"), rgb, "rgb")
                 timestamps.append((frame.pts, frame.duration))
         stages["extract"] = time.perf_counter() - t
 
@@ -321,7 +324,8 @@ def work_disk(a: argparse.Namespace) -> dict[str, Any]:
                 rgb = kornia_rs.io.read_image_png_u8(str(gray / f"{i:06d}.png"), "rgb")
                 x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float().div_(255.0)
                 y = colorizer.colorize(x)[0].mul_(255.0).round_().clamp_(0, 255).to(torch.uint8)
-                kornia_rs.io.write_image_png_u8(str(color / f"{i:06d}.png"), y.permute(1, 2, 0).contiguous().numpy(), "rgb")
+                out = y.permute(1, 2, 0).contiguous().numpy()
+                kornia_rs.io.write_image_png_u8(str(color / f"{i:06d}.png"), out, "rgb")
         stages["colorize"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -346,7 +350,9 @@ def work_cli(a: argparse.Namespace) -> dict[str, Any]:
     from vidcolor.cli import cli
 
     args = ["run", str(a.input), "-o", str(a.workdir / "cli.mp4"), "--overwrite", "--device", a.device,
-            "--render-size", str(a.render_size)] + (["--model", str(a.model)] if a.model else [])
+            "--render-size", str(a.render_size)]
+    for flag, value in (("--model", a.model), ("--batch-size", a.batch_size), ("--smoothing", a.smoothing)):
+        args += [flag, str(value)] if value is not None else []
     start = time.perf_counter()
     try:
         cli.main(args, prog_name="vidcolor")
@@ -379,7 +385,8 @@ def snapshot_code(workdir: Path) -> tuple[dict[str, str], str]:
     digest = hashlib.sha256()
     for path in sorted(target.rglob("*.py")):
         digest.update(path.relative_to(target).as_posix().encode() + path.read_bytes())
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(target.parent), os.environ.get("PYTHONPATH")]))}
+    path = os.pathsep.join(filter(None, [str(target.parent), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path}
     return env, digest.hexdigest()[:12]
 
 
@@ -532,7 +539,8 @@ def profile(a: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 
 def print_table(result: dict[str, Any]) -> None:
-    print(f"\n{result['mode']} on {result['input']}  (medians of {len(next(iter(result['samples'].values())))} repeats)")
+    repeats = len(next(iter(result["samples"].values())))
+    print(f"\n{result['mode']} on {result['input']}  (medians of {repeats} repeats)")
     print(f"{'kind':10s} {'frames':>6s} {'seconds':>8s} {'fps':>7s} {'CPU s':>7s} {'peak RSS MiB':>13s}")
     for kind, s in result["summary"].items():
         fps = s.get("fps", s["frames"] / s["seconds"])
