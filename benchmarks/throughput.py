@@ -595,11 +595,12 @@ def main(argv: list[str] | None = None) -> None:
         size = tuple(int(x) for x in a.clip_size.split("x")) if a.clip_size else None
         make_clip(a.input, a.make_clip, a.frames or 150, size, a.clip_fps)
         return
-    if a.model is None:
+    if a.model is None:  # children import a copy of the package without weights: name the file
         from vidcolor.checkpoint import default_model_path
 
         if not default_model_path().is_file():
             raise SystemExit(f"no packaged model at {default_model_path()}: pass --model")
+        a.model = default_model_path()
     workdir = Path(tempfile.mkdtemp(prefix="vidcolor-bench-"))
     try:
         env, code = snapshot_code(workdir)
@@ -612,7 +613,7 @@ def main(argv: list[str] | None = None) -> None:
                 a.json.write_text(json.dumps(shares, indent=1))
             return
         result = memory(a, workdir) if a.memory else throughput(a, workdir)
-        result.update(machine=info, loadavg_end=list(os.getloadavg()), argv=sys.argv[1:])
+        result.update(machine=info, loadavg_end=list(os.getloadavg()), argv=sys.argv[1:], model=str(a.model))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print_table(result)
