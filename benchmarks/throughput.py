@@ -239,7 +239,7 @@ def work_model(a: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from vidcolor.media import VideoReader
-    from vidcolor.pipeline import render_shape, torch_threads, yuv_luminance
+    from vidcolor.pipeline import luma_lightness, render_shape, torch_threads
 
     video, options, _ = _setup(a)
     colorizer = _colorizer(a)
@@ -250,9 +250,8 @@ def work_model(a: argparse.Namespace) -> dict[str, Any]:
     batches = []
     with torch.inference_mode():
         for b in reader:  # L exactly as the pipeline computes it, kept on the device
-            planes = [torch.from_numpy(np.stack([f.planes[i] for f in b.frames])[:, None]).to(colorizer.device)
-                      .float().div_(255.0) for i in range(3)]
-            batches.append(yuv_luminance(planes, render_hw, video.color.yuv_spec))
+            y = colorizer._upload_luma(b.frames)
+            batches.append(luma_lightness(y, render_hw, video.color.yuv_spec))
     reader.close()
     sync = torch.cuda.synchronize if colorizer.cuda else (lambda: None)
     sync()
@@ -371,10 +370,11 @@ WORKERS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
 # -- the parent: spawn, interleave, summarise ---------------------------------------------------
 
 def snapshot_code(workdir: Path) -> tuple[dict[str, str], str]:
-    """Copy the vidcolor package once and point every child at the copy.
+    """Copy the vidcolor package and this script once and point every child at the copies.
 
-    The package is edited while benchmarks run; without this a change mid-invocation would
-    mix two versions in one table. Returns the children's environment and the copy's digest.
+    The code is edited while benchmarks run; without this a change mid-invocation would
+    mix two versions in one table (or break the workers). Returns the children's environment
+    and the package copy's digest.
     """
     import hashlib
     import importlib.util
@@ -382,6 +382,8 @@ def snapshot_code(workdir: Path) -> tuple[dict[str, str], str]:
     source = Path(importlib.util.find_spec("vidcolor").origin).parent
     target = workdir / "code" / "vidcolor"
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pt"))
+    global HERE
+    HERE = Path(shutil.copy2(Path(__file__).resolve(), workdir / "code" / Path(__file__).name))
     digest = hashlib.sha256()
     for path in sorted(target.rglob("*.py")):
         digest.update(path.relative_to(target).as_posix().encode() + path.read_bytes())
@@ -508,8 +510,8 @@ def memory(a: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 # Where a thread's time goes: the outermost of these functions on its stack names the stage;
 # a stack ending in a wait is that stage's idle time (queue empty/full, joins).
-STAGES = {"predict_ab": "model", "yuv_luminance": "YUV -> L*", "push": "temporal smoother", "update": "cut detector",
-          "_output_frames": "L*ab -> CbCr", "_upload": "upload planes", "__iter__": "next batch from decoder",
+STAGES = {"predict_ab": "model", "luma_lightness": "Y -> L*", "push": "temporal smoother", "update": "cut detector",
+          "_output_frames": "L*ab -> CbCr", "_upload_luma": "upload Y", "__iter__": "next batch from decoder",
           "write": "hand batch to encoder", "finish": "encoder drain at segment end", "join_segments": "join segments",
           "_mux": "encode + mux", "_decode": "decode"}
 WAITS = {"wait", "_wait_for_tstate_lock", "join", "sleep"}

@@ -211,6 +211,51 @@ def test_colorize_tensor_api(models):
     assert colorizer.colorize(rgb, temporal=True).shape == rgb.shape
 
 
+def test_frame_lightness_matches_full_resolution_lab():
+    """The pipeline's L* (Y only, box-reduced to chroma size, render size from that) agrees with
+    converting the full-size gray frame to Lab and resizing, and integer reductions are box means."""
+    from vidcolor.pipeline import frame_lightness, resize
+    from vidcolor.yuv import YuvSpec, yuv_to_rgb
+
+    spec = YuvSpec("bt709", False)
+    g = torch.Generator().manual_seed(0)
+    y = torch.nn.functional.interpolate(torch.rand(2, 1, 18, 32, generator=g), size=(72, 128), mode="bilinear")
+    y = (16 + 219 * y).round() / 255
+    L_render, L_chroma = frame_lightness(y, (24, 43), (36, 64), spec)
+    yuv = torch.cat([y, torch.full_like(y, 128 / 255), torch.full_like(y, 128 / 255)], 1)
+    lab = rgb_to_lab(yuv_to_rgb(yuv, spec))[:, :1]
+    assert L_render.shape == (2, 1, 24, 43) and L_chroma.shape == (2, 1, 36, 64)
+    assert (L_chroma - resize(lab, (36, 64))).abs().mean() < 0.3
+    assert (L_render - resize(lab, (24, 43))).abs().mean() < 1.0  # two-step vs one-step filtering of fine texture
+    box = resize(y, (36, 64))
+    assert torch.allclose(box[0, 0, 0, 0], y[0, 0, :2, :2].mean())
+    # a render size larger than the chroma planes is taken from the full-size plane
+    big, _ = frame_lightness(y, (72, 128), (36, 64), spec)
+    assert torch.allclose(big, rgb_to_lab(yuv_to_rgb(yuv, spec))[:, :1], atol=1e-3)
+
+
+@pytest.mark.parametrize("arch", ["unet", "effnet_unet"])
+def test_inference_network_equals_trained_network(tmp_path, make_model, arch):
+    """BatchNorm folding and channels_last change speed, not the prediction."""
+    from vidcolor.checkpoint import load_generator
+    from vidcolor.nets import build_generator, for_inference
+
+    net = load_generator(make_model(tmp_path / "m.pt"))[0] if arch == "unet" else build_generator(arch).eval()
+    count = lambda m: sum(isinstance(x, torch.nn.BatchNorm2d) for x in m.modules())  # noqa: E731
+    with torch.no_grad():
+        for module in net.modules():  # non-trivial running statistics, so folding has work to do
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+        x = torch.rand(2, 1, 64, 96) * 2 - 1
+        expected = net(x)
+        fast = for_inference(net)
+        assert count(fast) < count(net) and (arch == "unet" or count(fast) == 0)
+        assert fast.size_multiple == net.size_multiple
+        torch.testing.assert_close(fast(x.contiguous(memory_format=torch.channels_last)), expected,
+                                   atol=1e-4, rtol=1e-3)
+
+
 def test_shapes_and_padding():
     assert render_shape(360, 640, 256) == (256, 455)
     assert render_shape(1080, 720, 256) == (384, 256)

@@ -66,3 +66,18 @@ def test_neutral_chroma_for_gray():
 def test_unknown_matrix_rejected():
     with pytest.raises(ValueError, match="bt470"):
         YuvSpec("bt470")
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=str)
+def test_luma_lightness_equals_full_conversion_for_gray(spec):
+    """L* from Y alone (the pipeline's fast path) is the L* of the full Y'CbCr -> RGB -> Lab chain
+    for every 8-bit luma code with neutral chroma, in both ranges (clamped outside limited range)."""
+    from vidcolor.color import gray_lightness, rgb_to_lab
+    from vidcolor.yuv import luma_to_gray
+
+    y = torch.arange(256, dtype=torch.float32) / 255
+    yuv = torch.stack([y, torch.full_like(y, 128 / 255), torch.full_like(y, 128 / 255)]).view(1, 3, 1, 256)
+    full = rgb_to_lab(yuv_to_rgb(yuv, spec))[0, 0, 0]
+    fast = gray_lightness(luma_to_gray(y, spec))
+    assert (full - fast).abs().max() < 1e-3
+    assert fast[0] == 0 and abs(fast[-1] - 100) < 1e-3 and bool((fast.diff() >= 0).all())

@@ -24,6 +24,18 @@ def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
     return kc.lab_to_rgb(lab.float(), clip=True)
 
 
+def gray_lightness(v: torch.Tensor) -> torch.Tensor:
+    """L* of the gray R' = G' = B' = v (v in [0,1], any shape), in fp32.
+
+    The same maths as `rgb_to_lab` (sRGB transfer, D65, whose Y row sums to 1) on one channel:
+    a B&W frame's L* needs only its luma, without building RGB or the X and Z rows.
+    """
+    v = v.float().clamp(0.0, 1.0)
+    linear = torch.where(v > 0.04045, ((v + 0.055) / 1.055).pow(2.4), v / 12.92)
+    f = torch.where(linear > 0.008856, linear.clamp(min=0.008856).pow(1 / 3.0), 7.787 * linear + 4.0 / 29.0)
+    return 116.0 * f - 16.0
+
+
 def normalize_l(L: torch.Tensor) -> torch.Tensor:
     """L in [0,100] -> network input in [-1,1]."""
     return L / L_SCALE - 1.0

@@ -171,7 +171,7 @@ def write_json(path: str | Path, results: list[EvalResult], options: dict[str, A
 def find_cuts(path: str | Path, render_size: int = 256, batch: int = BATCH) -> list[tuple[int, float]]:
     """(frame index, seconds from the first frame) of every cut `vidcolor run` would find:
     the same CutDetector on the same L at render size as the pipeline."""
-    from .pipeline import render_shape, yuv_luminance
+    from .pipeline import luma_lightness, render_shape
 
     path = Path(path)
     video = probe(path).video
@@ -181,18 +181,17 @@ def find_cuts(path: str | Path, render_size: int = 256, batch: int = BATCH) -> l
     detector = CutDetector()
     cuts: list[tuple[int, float]] = []
     times: list[float] = []
-    planes: list[list[np.ndarray]] = [[], [], []]
+    lumas: list[np.ndarray] = []
     start: float | None = None
     index = 0
 
     def run_batch() -> None:
         nonlocal index
-        tensors = [torch.from_numpy(np.stack(p)).unsqueeze(1).float().div(255.0) for p in planes]
-        flags = detector.update(yuv_luminance(tensors, size, spec)).tolist()
+        y = torch.from_numpy(np.stack(lumas)).unsqueeze(1).float().div(255.0)
+        flags = detector.update(luma_lightness(y, size, spec)).tolist()
         cuts.extend((index + i, times[i]) for i, flag in enumerate(flags) if flag)
         index += len(flags)
-        for p in planes:
-            p.clear()
+        lumas.clear()
         times.clear()
 
     for frame in _frames(path):
@@ -200,9 +199,8 @@ def find_cuts(path: str | Path, render_size: int = 256, batch: int = BATCH) -> l
             frame, format="yuv420p", src_colorspace=_SWS_COLORSPACE[spec.matrix],
             dst_colorspace=_SWS_COLORSPACE[spec.matrix], src_color_range=ColorRange.JPEG,
             dst_color_range=ColorRange.JPEG)
-        for i in range(3):
-            p = planar.planes[i]
-            planes[i].append(np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, :p.width].copy())
+        p = planar.planes[0]
+        lumas.append(np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, :p.width].copy())
         t = float(frame.time) if frame.time is not None else index + len(times)
         start = t if start is None else start
         times.append(t - start)

@@ -8,6 +8,7 @@ imported only when flow is needed, so everything else works without it.
 from __future__ import annotations
 
 import threading
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -78,6 +79,24 @@ def optical_flow(
     return torch.from_numpy(np.ascontiguousarray(flow, dtype=np.float32))
 
 
+@lru_cache(maxsize=8)
+def _pixel_grid(h: int, w: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ys, xs) pixel coordinates of an h x w frame, built once per size (every warp needs them)."""
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32, device=device),
+                            torch.arange(w, dtype=torch.float32, device=device), indexing="ij")
+    return ys, xs
+
+
+def resize_flow(flow: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(H,W,2) flow in pixels -> the same motion at `size` (h,w): bilinear, vectors rescaled."""
+    h, w = flow.shape[:2]
+    if (h, w) == tuple(size):
+        return flow
+    out = F.interpolate(flow.permute(2, 0, 1)[None].float(), size=tuple(size), mode="bilinear", align_corners=False)
+    scale = torch.tensor([size[1] / w, size[0] / h], dtype=torch.float32, device=flow.device)
+    return out[0].permute(1, 2, 0) * scale
+
+
 def warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """Backward warp: out(x) = img(x + flow(x)), bilinear, coordinates clamped to the border.
 
@@ -88,11 +107,7 @@ def warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     x = img.unsqueeze(0) if squeeze else img
     fl = flow.unsqueeze(0) if flow.dim() == 3 else flow
     n, _, h, w = x.shape
-    ys, xs = torch.meshgrid(
-        torch.arange(h, dtype=torch.float32, device=x.device),
-        torch.arange(w, dtype=torch.float32, device=x.device),
-        indexing="ij",
-    )
+    ys, xs = _pixel_grid(h, w, x.device)
     fl = fl.to(device=x.device, dtype=torch.float32)
     gx = (xs + fl[..., 0]) * (2.0 / max(w - 1, 1)) - 1.0
     gy = (ys + fl[..., 1]) * (2.0 / max(h - 1, 1)) - 1.0
@@ -122,7 +137,7 @@ def non_occluded_mask(flow_fw: torch.Tensor, flow_bw: torch.Tensor) -> torch.Ten
     du[:, :-1] = fw[:, :-1] - fw[:, 1:]
     dv[:-1, :] = fw[:-1, :] - fw[1:, :]
     boundary = (du.square().sum(-1) + dv.square().sum(-1)) > 0.01 * mag(fw) + 0.002
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
+    ys, xs = _pixel_grid(h, w, fw.device)
     tx, ty = xs + fw[..., 0], ys + fw[..., 1]
     outside = (tx < 0) | (tx > w - 1) | (ty < 0) | (ty > h - 1)
     return ~(fb_bad | boundary | outside)

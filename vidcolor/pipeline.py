@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoint import default_model_path, load_generator
-from .color import denormalize_ab, join_lab, lab_to_rgb, normalize_l, rgb_to_lab
+from .color import denormalize_ab, gray_lightness, join_lab, lab_to_rgb, normalize_l, rgb_to_lab
 from .errors import DeviceError, InputError, ModelError
 from .media import (
     Batch,
@@ -39,6 +39,7 @@ from .media import (
     output_name,
     probe,
 )
+from .nets import for_inference
 from .resume import (
     DEFAULT_SEGMENT_SECONDS,
     WARMUP_FRAMES,
@@ -48,8 +49,9 @@ from .resume import (
     segment_frames,
     source_identity,
 )
+from .stage import StageThread
 from .temporal import DEFAULT_SMOOTHING, CutDetector, make_smoother
-from .yuv import YuvSpec, rgb_to_yuv, to_uint8, yuv_to_rgb
+from .yuv import YuvSpec, luma_to_gray, rgb_to_yuv, to_uint8
 
 CPU_BATCH_SIZE = 4  # batching beyond this buys nothing on CPU and only holds more frames
 CPU_BATCH_PIXELS = 4 * 1920 * 1080  # at most this many pixels a batch on CPU (4K and 8K: one frame)
@@ -70,6 +72,58 @@ class _SkipFirst:
         drop = min(self.count, len(frames))
         self.count -= drop
         self.writer.write(frames[drop:], packets)
+
+
+@dataclass
+class _Work:
+    """One batch between the model stage and the finishing stage."""
+
+    frames: list[SourceFrame]
+    packets: Sequence
+    L_render: torch.Tensor | None = None  # (B,1,h,w) L* the model saw
+    L_chroma: torch.Tensor | None = None  # (B,1,H',W') L* at the output's chroma size
+    ab: torch.Tensor | None = None  # (B,2,h,w) predicted ab, not yet smoothed
+
+
+class _Finisher:
+    """The finishing stage of one segment: cut detection, smoothing, L*a*b* -> Cb/Cr, to the encoder.
+
+    Runs in its own thread (`StageThread`), in order. The smoother may hold frames back
+    (look-ahead), so their source frames wait in `pending` until their ab is ready.
+    """
+
+    def __init__(self, colorizer: Colorizer, writer: VideoWriter | _SkipFirst, spec: YuvSpec,
+                 expected: int | None, progress: ProgressCallback | None):
+        self.colorizer, self.writer, self.spec = colorizer, writer, spec
+        self.expected, self.progress = expected, progress
+        self.detector = CutDetector()
+        self.smoother = make_smoother(colorizer.smoothing, colorizer.strength, colorizer.window)
+        self.pending: deque[tuple[SourceFrame, torch.Tensor]] = deque()
+        self.written = 0
+
+    def process(self, work: _Work | None) -> None:
+        """Finish one batch (None: the end of the stream, flush what the smoother holds)."""
+        if work is None:
+            ready = self._output_frames(self.smoother.flush())
+            packets: Sequence = ()
+        else:
+            ready, packets = [], work.packets
+            if work.frames:
+                self.pending.extend(zip(work.frames, work.L_chroma))
+                cuts = self.detector.update(work.L_render)
+                ready = self._output_frames(self.smoother.push(work.ab, work.L_render, cuts))
+        self.writer.write(ready, packets)
+        self.written += len(ready)
+        if self.progress and (ready or work is not None):
+            self.progress(self.written, self.expected)
+
+    def _output_frames(self, ab: torch.Tensor) -> list[OutputFrame]:
+        """Join the `len(ab)` oldest pending frames with their smoothed ab: source Y, new Cb/Cr."""
+        if not len(ab):
+            return []
+        frames, L = zip(*(self.pending.popleft() for _ in range(len(ab))))
+        chroma = self.colorizer._download(to_uint8(chroma_from_lab(torch.stack(L), ab, self.spec)))
+        return [OutputFrame(f.pts, f.duration, (f.planes[0], c[0], c[1])) for f, c in zip(frames, chroma)]
 
 
 @contextmanager
@@ -139,9 +193,16 @@ def render_shape(height: int, width: int, short_side: int) -> tuple[int, int]:
 
 
 def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Antialiased bilinear resize of a (B,C,H,W) float batch; a no-op at the same size."""
-    if tuple(x.shape[-2:]) == tuple(size):
+    """Antialiased bilinear resize of a (B,C,H,W) float batch; a no-op at the same size.
+
+    Exact integer reductions (4:2:0 luma to chroma size) are box averages, several times
+    cheaper than torch's antialiased filter on CPU.
+    """
+    (H, W), (h, w) = x.shape[-2:], size
+    if (H, W) == (h, w):
         return x
+    if h < H and H % h == 0 and W % w == 0 and H // h == W // w:
+        return F.avg_pool2d(x, H // h)
     return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
 
 
@@ -154,14 +215,27 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     return F.pad(x, (0, pw, 0, ph), mode="reflect" if ph < h and pw < w else "replicate")
 
 
-def yuv_luminance(planes: list[torch.Tensor], size: tuple[int, int], spec: YuvSpec) -> torch.Tensor:
-    """L* at `size` from (B,1,*,*) Y, Cb, Cr planes (code values / 255).
+def luma_lightness(y: torch.Tensor, size: tuple[int, int], spec: YuvSpec) -> torch.Tensor:
+    """L* at `size` from a (B,1,H,W) Y plane (code values / 255), as if its chroma were neutral.
 
-    The planes are resized before the conversion (it is affine, so this equals resizing
-    RGB), so the costly Lab maths never runs at full resolution.
+    For B&W sources this is their exact L*. For colour sources it is the L* of their gray
+    version, which is what the model is trained to see; the output keeps the source's Y either
+    way. The plane is resized first, so the L* curve runs only at the small sizes, and the
+    chroma planes are never read (the pipeline's costliest step before: RGB and Lab twice).
     """
-    yuv = torch.cat([resize(p, size) for p in planes], dim=1)
-    return rgb_to_lab(yuv_to_rgb(yuv, spec))[:, :1]
+    return gray_lightness(luma_to_gray(resize(y, size), spec))
+
+
+def frame_lightness(y: torch.Tensor, render_hw: tuple[int, int], chroma_hw: tuple[int, int], spec: YuvSpec
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """L* at render size (the model's input) and at chroma size (to rebuild Cb/Cr), from Y planes.
+
+    Y is reduced to chroma size once; the render size is resized from that when it is no
+    larger (same pixels, a third of the work at 720p), else from the full plane.
+    """
+    y_chroma = resize(y, chroma_hw)
+    fits = render_hw[0] <= chroma_hw[0] and render_hw[1] <= chroma_hw[1]
+    return luma_lightness(y_chroma if fits else y, render_hw, spec), luma_lightness(y_chroma, chroma_hw, spec)
 
 
 def chroma_from_lab(L: torch.Tensor, ab: torch.Tensor, spec: YuvSpec) -> torch.Tensor:
@@ -189,11 +263,10 @@ class Colorizer:
         path = Path(model) if model is not None else default_model_path()
         if model is None and not path.is_file():
             raise ModelError(f"no default model installed ({path}); pass one with --model")
-        self.net, self.model_info = load_generator(path, self.device)
+        net, self.model_info = load_generator(path, self.device)
+        self.net = for_inference(net)
         self.model_path = path
         self.cuda = self.device.type == "cuda"
-        if self.cuda:
-            self.net.to(memory_format=torch.channels_last)
         self.render_size = render_size
         self.batch_size = batch_size
         self.smoothing = smoothing
@@ -222,9 +295,7 @@ class Colorizer:
     def predict_ab(self, L: torch.Tensor) -> torch.Tensor:
         """(B,1,h,w) L in [0,100] -> (B,2,h,w) ab in Lab units; pads to the model's multiple and crops back."""
         h, w = L.shape[-2:]
-        x = pad_to_multiple(normalize_l(L.float()), self.net.size_multiple)
-        if self.cuda:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = pad_to_multiple(normalize_l(L.float()), self.net.size_multiple).contiguous(memory_format=torch.channels_last)
         with torch.autocast("cuda", dtype=torch.float16) if self.cuda else nullcontext():
             out = self.net(x)
         return denormalize_ab(out[..., :h, :w])
@@ -252,7 +323,7 @@ class Colorizer:
         start = time.perf_counter()
         batch_size = self.batch_size or self._auto_batch_size(info.video)
         seg_frames = segment_frames(info.video, segment_seconds or self.segment_seconds)
-        timings = {"decode": 0.0, "compute": 0.0, "encode": 0.0, "join": 0.0}
+        timings = {"decode": 0.0, "compute": 0.0, "finish": 0.0, "encode": 0.0, "join": 0.0}
         with WorkFolder(target, self._identity(source, options, batch_size, seg_frames)) as work:
             if any(s.get("pts_repaired") for s in work.segments) and not work.complete:
                 work.reset()  # timestamps were made up while decoding: seeking to them would not find the frames
@@ -322,7 +393,9 @@ class Colorizer:
                         skipper = _SkipFirst(writer, len(warm))
                         report = None if progress is None else (
                             lambda n, total, done=done, skip=len(warm): progress(done + max(0, n - skip), total))
-                        timings["compute"] += self._stream(batches, skipper, video, report)
+                        compute, finish = self._stream(batches, skipper, video, report)
+                        timings["compute"] += compute
+                        timings["finish"] += finish
                         writer.finish()
                     except BaseException:
                         writer.abort()
@@ -362,51 +435,45 @@ class Colorizer:
 
     @torch.inference_mode()
     def _stream(self, reader: Iterable[Batch], writer: VideoWriter | _SkipFirst, video: VideoInfo,
-                progress: ProgressCallback | None) -> float:
-        """The compute stage; returns its busy seconds."""
+                progress: ProgressCallback | None) -> tuple[float, float]:
+        """The compute stages; returns the busy seconds of the model stage and of the finishing stage.
+
+        This thread computes L* and runs the model; a second thread (`_Finisher`) detects cuts,
+        smooths, builds Cb/Cr and hands frames to the encoder, so on CPU those run on another
+        core beside the model instead of after it, and on CUDA this thread never waits for the
+        device to finish.
+        """
         spec = video.color.yuv_spec
         render_hw = render_shape(video.height, video.width, self.render_size)
-        detector, smoother = CutDetector(), make_smoother(self.smoothing, self.strength, self.window)
-        pending: deque[tuple[SourceFrame, torch.Tensor]] = deque()  # frames the smoother still holds
-        busy, written = 0.0, 0
-        for batch in reader:
-            start = time.perf_counter()
-            ready: list[OutputFrame] = []
-            if batch.frames:
-                planes = self._upload(batch.frames)
-                L_render = yuv_luminance(planes, render_hw, spec)
-                L_chroma = yuv_luminance(planes, tuple(planes[1].shape[-2:]), spec)
-                pending.extend(zip(batch.frames, L_chroma))
-                ab = smoother.push(self.predict_ab(L_render), L_render, detector.update(L_render))
-                ready = self._output_frames(ab, pending, spec)
-            busy += time.perf_counter() - start
-            writer.write(ready, batch.packets)
-            written += len(ready)
-            if progress:
-                progress(written, video.expected_frames)
-        start = time.perf_counter()
-        ready = self._output_frames(smoother.flush(), pending, spec)
-        writer.write(ready)
-        if progress and ready:
-            progress(written + len(ready), video.expected_frames)
-        return busy + time.perf_counter() - start
+        finisher = _Finisher(self, writer, spec, video.expected_frames, progress)
+        stage = StageThread(finisher.process, name="vidcolor-finish", setup=torch.inference_mode).start()
+        busy = 0.0
+        try:
+            for batch in reader:
+                start = time.perf_counter()
+                work = _Work(batch.frames, batch.packets)
+                if batch.frames:
+                    y = self._upload_luma(batch.frames)
+                    work.L_render, work.L_chroma = frame_lightness(y, render_hw, batch.frames[0].planes[1].shape, spec)
+                    work.ab = self.predict_ab(work.L_render)
+                busy += time.perf_counter() - start
+                stage.put(work)
+            stage.put(None)  # end of stream: the smoother's held-back frames
+            stage.finish()
+        except BaseException:
+            stage.abort()
+            raise
+        return busy, stage.busy_seconds
 
-    def _output_frames(self, ab: torch.Tensor, pending: deque, spec: YuvSpec) -> list[OutputFrame]:
-        """Join the `len(ab)` oldest pending frames with their smoothed ab: source Y, new Cb/Cr."""
-        if not len(ab):
-            return []
-        frames, L = zip(*(pending.popleft() for _ in range(len(ab))))
-        chroma = self._download(to_uint8(chroma_from_lab(torch.stack(L), ab, spec)))
-        return [OutputFrame(f.pts, f.duration, (f.planes[0], c[0], c[1])) for f, c in zip(frames, chroma)]
+    def _upload_luma(self, frames: list[SourceFrame]) -> torch.Tensor:
+        """The batch's Y planes as one (B,1,H,W) float tensor on the device (code values / 255).
 
-    def _upload(self, frames: list[SourceFrame]) -> list[torch.Tensor]:
-        """Stack the batch's planes (into pinned memory on CUDA) and copy them to the device."""
-        planes = []
-        for i in range(3):
-            host = torch.empty((len(frames), 1, *frames[0].planes[i].shape), dtype=torch.uint8, pin_memory=self.cuda)
-            np.stack([f.planes[i] for f in frames], out=host.numpy()[:, 0])
-            planes.append(host.to(self.device, non_blocking=True).float().div_(255.0))
-        return planes
+        Only Y is uploaded: the source's chroma is never used. On CUDA the planes are stacked
+        into pinned memory and copied without blocking.
+        """
+        host = torch.empty((len(frames), 1, *frames[0].planes[0].shape), dtype=torch.uint8, pin_memory=self.cuda)
+        np.stack([f.planes[0] for f in frames], out=host.numpy()[:, 0])
+        return host.to(self.device, non_blocking=True).float().div_(255.0)
 
     def _download(self, x: torch.Tensor) -> np.ndarray:
         if not self.cuda:

@@ -7,7 +7,7 @@ interface so look-ahead modes (which hold frames back) drop into the pipeline un
 
 Modes (`SMOOTHERS`): `none`; `ema`, a causal running average; `window`, a centred triangular
 average over `window` frames (look-ahead of window // 2 frames); `flow`, a running average
-along optical flow (OpenCV DIS on L at render size) that falls back to the frame's own
+along optical flow (OpenCV DIS on L at half the render size) that falls back to the frame's own
 prediction where the flow is not trustworthy. Every mode restarts at each cut.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .flow import non_occluded_mask, optical_flow, warp
+from .flow import non_occluded_mask, optical_flow, resize_flow, warp
 
 
 class CutDetector:
@@ -176,32 +176,47 @@ class FlowSmoother(Smoother):
     """Motion-compensated recursive average of ab, restarted at each cut.
 
     For each frame t, the backward flow B (t -> t-1) and forward flow F (t-1 -> t) are computed
-    on L at render size (OpenCV DIS); the previous output s_{t-1} is warped onto frame t along
-    B, and where the flow is trustworthy (`flow.non_occluded_mask(B, F)`: forward-backward
-    agreement, no motion boundary, inside the frame) s_t = (1-a) ab_t + a warp(s_{t-1}, B);
-    elsewhere (occlusions, newly visible content) s_t = ab_t. Colour thus follows moving
-    objects instead of smearing across them as `ema` does.
+    on L (OpenCV DIS, at `FLOW_SCALE` of the render size: chroma is smooth, so coarse motion
+    is enough, and DIS costs about half as much at half size); the previous output s_{t-1} is
+    warped onto frame t along B, and where the flow is trustworthy
+    (`flow.non_occluded_mask(B, F)`: forward-backward agreement, no motion boundary, inside the
+    frame) s_t = (1-a) ab_t + a warp(s_{t-1}, B); elsewhere (occlusions, newly visible
+    content) s_t = ab_t. Colour thus follows moving objects instead of smearing across them as
+    `ema` does.
     """
 
     DEFAULT_STRENGTH = 0.7
     PRESET = "fast"
+    FLOW_SCALE = 0.5
+    MIN_FLOW_SIDE = 64  # below this DIS finds little; small renders keep their size
 
     def __init__(self, strength: float | None = None):
         super().__init__(strength)
         self._state: torch.Tensor | None = None
         self._gray: np.ndarray | None = None
 
+    def _flow_gray(self, L: torch.Tensor) -> np.ndarray:
+        """The frame flow is computed on: L as uint8, scaled down by FLOW_SCALE."""
+        h, w = L.shape[-2:]
+        scale = max(self.FLOW_SCALE, min(1.0, self.MIN_FLOW_SIDE / min(h, w)))
+        if scale < 1.0:
+            L = F.interpolate(L.reshape(1, 1, h, w).float(), size=(max(1, round(h * scale)), max(1, round(w * scale))),
+                              mode="area")
+        return l_to_gray_u8(L)
+
     def push(self, ab: torch.Tensor, L: torch.Tensor, cuts: torch.Tensor) -> torch.Tensor:
         out = []
         for frame, luma, cut in zip(ab.split(1), L.split(1), cuts.tolist()):
-            gray = l_to_gray_u8(luma)
+            gray = self._flow_gray(luma)
             if self._state is None or cut or self.strength == 0.0:
                 self._state = frame
             else:
                 bw = optical_flow(gray, self._gray, max_side=None, preset=self.PRESET)
                 fw = optical_flow(self._gray, gray, max_side=None, preset=self.PRESET)
-                mask = non_occluded_mask(bw, fw).to(frame.device)
-                previous = warp(self._state, bw.to(frame.device)).to(frame.dtype)
+                size = tuple(frame.shape[-2:])
+                mask = non_occluded_mask(bw, fw)[None, None].float()
+                mask = F.interpolate(mask, size=size, mode="nearest").to(frame.device, torch.bool)[0]
+                previous = warp(self._state, resize_flow(bw, size).to(frame.device)).to(frame.dtype)
                 self._state = torch.where(mask, torch.lerp(frame, previous, self.strength), frame)
             self._gray = gray
             out.append(self._state)

@@ -68,6 +68,13 @@ def yuv_to_rgb(yuv: torch.Tensor, spec: YuvSpec) -> torch.Tensor:
     return _apply(inverse, -(inverse @ offset), yuv).clamp(0.0, 1.0)
 
 
+def luma_to_gray(y: torch.Tensor, spec: YuvSpec) -> torch.Tensor:
+    """Y' code values / 255 -> the R' = G' = B' value of that luma with neutral chroma, in [0,1]."""
+    if spec.full_range:
+        return y.float().clamp(0.0, 1.0)
+    return ((y.float() - 16.0 / 255.0) * (255.0 / 219.0)).clamp(0.0, 1.0)
+
+
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
     """Code values / 255 -> rounded, clamped uint8 planes."""
     return (x * 255.0).round_().clamp_(0, 255).to(torch.uint8)

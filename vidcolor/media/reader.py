@@ -18,6 +18,7 @@ import av
 import numpy as np
 from av.video.reformatter import ColorRange, VideoReformatter
 
+from ..stage import yield_to_model
 from ..yuv import YuvSpec
 from .probe import VideoInfo, open_input
 
@@ -105,6 +106,7 @@ class VideoReader:
         return False
 
     def _run(self) -> None:
+        yield_to_model()  # before the decoder opens, so its frame threads inherit it
         try:
             self._decode()
             self._put(None)

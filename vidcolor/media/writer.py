@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
-import threading
-import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +17,7 @@ import av
 import numpy as np
 
 from ..errors import OutputError
+from ..stage import StageThread
 from .probe import VideoInfo
 from .reader import plane_arrays
 
@@ -116,7 +114,6 @@ class VideoWriter:
         self.name = name or target
         self.temp = temp_path(target)
         self.frames_written = 0
-        self.busy_seconds = 0.0
         self.warnings: list[str] = []
         try:
             self.container = av.open(str(self.temp), "w")
@@ -130,10 +127,9 @@ class VideoWriter:
             raise
         self._durations: dict[int, int] = {}  # pts -> duration of frames inside the encoder
         self.packet_times: list[tuple[int, int | None, int]] = []  # (pts, dts, duration) of each video packet
-        self._queue: queue.Queue[tuple[list[OutputFrame], list[av.Packet]] | None] = queue.Queue(queue_batches)
-        self._error: BaseException | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="vidcolor-encode", daemon=True)
+        # The encode thread yields the CPU to the model's (StageThread's default) before the
+        # encoder opens on its first frame, so x264's own threads inherit that.
+        self._stage = StageThread(self._encode, name="vidcolor-encode", queue_items=queue_batches)
 
     def _add_video_stream(self, video: VideoInfo, options: OutputOptions) -> av.video.VideoStream:
         if options.codec not in self.container.supported_codecs:
@@ -162,18 +158,23 @@ class VideoWriter:
                 self.warnings.append(f"dropped {template.type} stream #{template.index}: {exc}")
         return copies
 
+    @property
+    def busy_seconds(self) -> float:
+        return self._stage.busy_seconds
+
     def start(self) -> None:
-        self._thread.start()
+        self._stage.start()
 
     def write(self, frames: list[OutputFrame], packets: Sequence[av.Packet] = ()) -> None:
         """Queue frames to encode and packets to remux; raises if the encode thread failed."""
-        self._put((frames, list(packets)))
+        with self._errors():
+            self._stage.put((frames, list(packets)))
 
     def finish(self) -> None:
         """Drain the encoder, close the file and move it into place."""
-        self._put(None)
-        self._thread.join()
-        self._raise_error()
+        with self._errors():
+            self._stage.put(None)
+            self._stage.finish()
         try:
             self.container.close()
             os.replace(self.temp, self.target)
@@ -183,50 +184,31 @@ class VideoWriter:
 
     def abort(self) -> None:
         """Stop the thread and delete the temp file; the target is left as it was."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
+        self._stage.abort()
         self._discard()
-
-    def _put(self, item: tuple[list[OutputFrame], list[av.Packet]] | None) -> None:
-        while True:
-            self._raise_error()
-            try:
-                self._queue.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
 
     def _discard(self) -> None:
         with contextlib.suppress(av.FFmpegError, OSError):
             self.container.close()
         self.temp.unlink(missing_ok=True)
 
-    def _raise_error(self) -> None:
-        if isinstance(self._error, OSError) and not isinstance(self._error, av.FFmpegError):
-            reason = self._error.strerror or self._error  # e.g. ENOSPC: No space left on device
-            raise OutputError(f"cannot write {self.name}: {reason}") from self._error
-        if isinstance(self._error, av.FFmpegError):
-            raise OutputError(f"encoding {self.name} failed: {self._error}") from self._error
-        if self._error is not None:
-            raise self._error
-
-    def _run(self) -> None:
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """The encode thread's failures as one line for the user."""
         try:
-            while not self._stop.is_set():
-                try:
-                    item = self._queue.get(timeout=0.1)
-                except queue.Empty:
-                    continue
-                start = time.perf_counter()
-                if item is None:
-                    self._mux_encoded(self.stream.encode(None))
-                    self.busy_seconds += time.perf_counter() - start
-                    return
-                self._mux(*item)
-                self.busy_seconds += time.perf_counter() - start
-        except BaseException as exc:  # re-raised in the caller's thread by _raise_error
-            self._error = exc
+            yield
+        except av.FFmpegError as exc:
+            raise OutputError(f"encoding {self.name} failed: {exc}") from exc
+        except OSError as exc:
+            reason = exc.strerror or exc  # e.g. ENOSPC: No space left on device
+            raise OutputError(f"cannot write {self.name}: {reason}") from exc
+
+    def _encode(self, item: tuple[list[OutputFrame], list[av.Packet]] | None) -> None:
+        """In the encode thread: one batch, or None to drain the encoder."""
+        if item is None:
+            self._mux_encoded(self.stream.encode(None))
+        else:
+            self._mux(*item)
 
     def _mux(self, frames: list[OutputFrame], packets: list[av.Packet]) -> None:
         for packet in packets:

@@ -1,0 +1,70 @@
+import threading
+import time
+
+import pytest
+
+from vidcolor.stage import StageThread
+
+
+def test_items_processed_in_order_in_another_thread():
+    seen, threads = [], set()
+
+    def work(item):
+        seen.append(item)
+        threads.add(threading.current_thread().name)
+
+    stage = StageThread(work, name="t-order").start()
+    for i in range(20):
+        stage.put(i)
+    stage.finish()
+    assert seen == list(range(20)) and threads == {"t-order"}
+
+
+def test_error_in_the_thread_is_raised_to_the_caller():
+    def work(item):
+        if item == 3:
+            raise ValueError("bad item 3")
+
+    stage = StageThread(work, name="t-error").start()
+    with pytest.raises(ValueError, match="bad item 3"):
+        for i in range(100):  # a later put() or finish() re-raises it
+            stage.put(i)
+        stage.finish()
+
+
+def test_abort_stops_without_draining():
+    done = []
+
+    def work(item):
+        time.sleep(0.05)
+        done.append(item)
+
+    stage = StageThread(work, name="t-abort", queue_items=50).start()
+    for i in range(50):
+        stage.put(i)
+    stage.abort()
+    assert len(done) < 50
+
+
+def test_setup_context_is_entered_in_the_thread():
+    import torch
+
+    modes = []
+    stage = StageThread(lambda _: modes.append(torch.is_inference_mode_enabled()), name="t-setup",
+                        setup=torch.inference_mode).start()
+    stage.put(None)
+    stage.finish()
+    assert modes == [True] and not torch.is_inference_mode_enabled()
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "getpriority") or __import__("sys").platform != "linux",
+                    reason="per-thread nice is Linux's")
+def test_stage_threads_yield_the_cpu_to_the_model_thread():
+    import os
+
+    nice = []
+    stage = StageThread(lambda _: nice.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id())),
+                        name="t-nice").start()
+    stage.put(None)
+    stage.finish()
+    assert nice[0] > os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) or nice[0] == 19
