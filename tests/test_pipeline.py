@@ -96,6 +96,15 @@ def test_untagged_sd_source_gets_bt601(tmp_path, make_video, read_video, models)
     assert abs(a - 44) < 3 and abs(b - 33) < 3
 
 
+def test_guided_upsampling_in_the_pipeline(tmp_path, make_video, read_video, models):
+    """--guided runs end to end and keeps the model's colour where it is flat (mid-tones)."""
+    source = make_video(tmp_path / "clip.mp4", frames=12, cuts=(2, 4))
+    result = Colorizer(models["colour"], device="cpu", render_size=64, guided=True).run(source, tmp_path / "g.mp4")
+    assert len(read_video(result.output).pts) == 12
+    a, b = decoded_ab(result.output, index=8)
+    assert abs(a - 44) < 3 and abs(b - 33) < 3
+
+
 def test_neutral_model_gives_gray(tmp_path, make_video, read_video, models):
     source = make_video(tmp_path / "clip.mp4", frames=10, gray=False)
     result = Colorizer(models["neutral"], device="cpu", render_size=64).run(source, tmp_path / "out.mp4")

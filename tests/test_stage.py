@@ -68,3 +68,28 @@ def test_stage_threads_yield_the_cpu_to_the_model_thread():
     stage.put(None)
     stage.finish()
     assert nice[0] > os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) or nice[0] == 19
+
+
+def test_a_finished_stage_does_not_keep_its_owner_alive():
+    """The writer owns a stage running its own method; a cycle would keep every segment's encoder
+    in memory until a full garbage collection (memory grew with video length)."""
+    import gc
+    import weakref
+
+    class Owner:
+        def __init__(self):
+            self.stage = StageThread(self.work, name="t-owner").start()
+
+        def work(self, item):
+            pass
+
+    gc.disable()
+    try:
+        owner = Owner()
+        owner.stage.put(1)
+        owner.stage.finish()
+        ref = weakref.ref(owner)
+        del owner
+        assert ref() is None
+    finally:
+        gc.enable()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,51 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
+# -- options shared by `run` and `eval --colorize`: bounds and help declared once ---------------
+
+def _options(*decorators: Callable[[Callable], Callable]) -> Callable[[Callable], Callable]:
+    """Several click options as one decorator, listed in the order `--help` shows them."""
+    def apply(f: Callable) -> Callable:
+        for decorator in reversed(decorators):
+            f = decorator(f)
+        return f
+    return apply
+
+
+model_options = _options(
+    click.option("--model", type=click.Path(dir_okay=False, path_type=Path), help="Generator checkpoint (.pt)."),
+    click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
+    click.option("--render-size", type=click.IntRange(32, 4096), default=256, show_default=True,
+                 help="Short side the model sees; colour is upsampled to full size."),
+    click.option("--batch-size", type=click.IntRange(1, 256), default=None, help="Frames per batch [default: automatic]."),
+    click.option("--smoothing", type=click.Choice(sorted(SMOOTHERS)), default=DEFAULT_SMOOTHING, show_default=True,
+                 help="Temporal smoothing of the colour, never across scene cuts: none; ema (running average); "
+                      "window (centred average of --window frames); flow (motion-compensated running average)."),
+    click.option("--strength", type=click.FloatRange(0.0, 1.0, max_open=True), default=None,
+                 help=f"How much colour each frame keeps from the previous ones (ema, flow) "
+                      f"[default: ema {EmaSmoother.DEFAULT_STRENGTH}, flow {FlowSmoother.DEFAULT_STRENGTH}]."),
+    click.option("--window", type=click.IntRange(1, 99), default=None,
+                 help=f"Frames averaged by --smoothing window, odd [default: {WindowSmoother.DEFAULT_WINDOW}]."),
+    click.option("--guided/--bilinear", default=False, show_default=True,
+                 help="Upsample the colour guided by the full-size luma (edges follow the picture's edges) or bilinearly."),
+)
+encoder_options = _options(
+    click.option("--codec", default="libx264", show_default=True, help="FFmpeg video encoder."),
+    click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True, help="Constant rate factor."),
+    click.option("--preset", type=click.Choice(X264_PRESETS), default="medium", show_default=True,
+                 help="Encoder speed/size trade-off."),
+)
+
+
+def colorizer_args(model: Path | None, device: str, render_size: int, batch_size: int | None, smoothing: str,
+                   strength: float | None, window: int | None, guided: bool) -> dict[str, Any]:
+    """`Colorizer` keyword arguments from `model_options`, checking what click's bounds cannot."""
+    if window is not None and window % 2 == 0:
+        raise click.BadParameter(f"must be odd, got {window}", param_hint="--window")
+    return dict(model=model, device=device, render_size=render_size, batch_size=batch_size,
+                smoothing=smoothing, strength=strength, window=window, guided=guided)
+
+
 # -- vidcolor run ----------------------------------------------------------------------------
 
 # Inputs, naming, shards and the JSON report live in vidcolor.batch (Job, collect_jobs re-exported here).
@@ -123,33 +169,17 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--segment-seconds", type=click.FloatRange(1.0, 86400.0), default=30.0, show_default=True,
               help="Video is encoded in segments of this length; an interrupted run resumes from the last one.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (otherwise they are skipped).")
-@click.option("--model", type=click.Path(dir_okay=False, path_type=Path), help="Generator checkpoint (.pt).")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--render-size", type=click.IntRange(32, 4096), default=256, show_default=True,
-              help="Short side the model sees; colour is upsampled to full size.")
-@click.option("--batch-size", type=click.IntRange(1, 256), default=None, help="Frames per batch [default: automatic].")
-@click.option("--smoothing", type=click.Choice(sorted(SMOOTHERS)), default=DEFAULT_SMOOTHING, show_default=True,
-              help="Temporal smoothing of the colour, never across scene cuts: none; ema (running average); "
-                   "window (centred average of --window frames); flow (motion-compensated running average).")
-@click.option("--strength", type=click.FloatRange(0.0, 1.0, max_open=True), default=None,
-              help=f"How much colour each frame keeps from the previous ones (ema, flow) "
-                   f"[default: ema {EmaSmoother.DEFAULT_STRENGTH}, flow {FlowSmoother.DEFAULT_STRENGTH}].")
-@click.option("--window", type=click.IntRange(1, 99), default=None,
-              help=f"Frames averaged by --smoothing window, odd [default: {WindowSmoother.DEFAULT_WINDOW}].")
+@model_options
 @click.option("--cuts-only", is_flag=True,
               help="Only print the scene cuts found (frame index and time); colorize and write nothing.")
-@click.option("--codec", default="libx264", show_default=True, help="FFmpeg video encoder.")
-@click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True, help="Constant rate factor.")
-@click.option("--preset", type=click.Choice(X264_PRESETS), default="medium", show_default=True,
-              help="Encoder speed/size trade-off.")
+@encoder_options
 @click.option("--pix-fmt", type=click.Choice(PIX_FMTS), default="yuv420p", show_default=True,
               help="Output chroma subsampling.")
 @click.pass_context
 def run_command(ctx: click.Context, inputs: tuple[Path, ...], from_list: Path | None, output: Path | None,
                 output_dir: Path | None, suffix: str, shard: str | None, report_path: Path | None,
-                segment_seconds: float, overwrite: bool, model: Path | None, device: str, render_size: int, batch_size: int | None,
-                smoothing: str, strength: float | None, window: int | None, cuts_only: bool, codec: str, crf: int,
-                preset: str, pix_fmt: str) -> None:
+                segment_seconds: float, overwrite: bool, cuts_only: bool, codec: str, crf: int, preset: str,
+                pix_fmt: str, **model: Any) -> None:
     """Colorize video files, folders of videos and glob patterns.
 
     A run killed or interrupted part-way resumes from its last finished segment when the same
@@ -161,10 +191,9 @@ def run_command(ctx: click.Context, inputs: tuple[Path, ...], from_list: Path | 
         raise click.UsageError("no inputs given (pass files, folders, globs or --from-list)")
     if suffix != Path(suffix).name or not suffix.strip():
         raise click.BadParameter("must be a non-empty file name part", param_hint="--suffix")
-    if window is not None and window % 2 == 0:
-        raise click.BadParameter(f"must be odd, got {window}", param_hint="--window")
+    args = colorizer_args(**model)
     if cuts_only:
-        print_cuts(collect_jobs(inputs, None, None), render_size)
+        print_cuts(collect_jobs(inputs, None, None), args["render_size"])
         return
     if output is not None and (output_dir is not None or len(inputs) > 1 or inputs[0].is_dir()):
         raise click.UsageError("-o/--output takes a single input file (use --output-dir for several)")
@@ -178,9 +207,7 @@ def run_command(ctx: click.Context, inputs: tuple[Path, ...], from_list: Path | 
             raise click.BadParameter(str(exc), param_hint="--shard") from None
     options = OutputOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, overwrite=overwrite)
     check_options(options)
-    colorizer_args = dict(model=model, device=device, render_size=render_size, batch_size=batch_size,
-                          smoothing=smoothing, strength=strength, window=window)
-    ctx.exit(execute_run(jobs, colorizer_args, options, make_dirs=output_dir is not None,
+    ctx.exit(execute_run(jobs, args, options, make_dirs=output_dir is not None,
                          debug=ctx.obj["debug"], report_path=report_path, segment_seconds=segment_seconds))
 
 
@@ -346,19 +373,10 @@ EVAL_COLUMNS = (("PSNR dB", "psnr", "{:.2f}"), ("SSIM", "ssim", "{:.4f}"), ("col
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write the scores here.")
 @click.option("--keep-dir", type=click.Path(file_okay=False, path_type=Path),
               help="With --colorize: keep the colorized videos here.")
-@click.option("--model", type=click.Path(dir_okay=False, path_type=Path), help="Generator checkpoint (.pt).")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--render-size", type=click.IntRange(32, 4096), default=256, show_default=True)
-@click.option("--batch-size", type=click.IntRange(1, 256), default=None)
-@click.option("--smoothing", type=click.Choice(sorted(SMOOTHERS)), default=DEFAULT_SMOOTHING, show_default=True)
-@click.option("--strength", type=click.FloatRange(0.0, 1.0, max_open=True), default=None)
-@click.option("--window", type=click.IntRange(1, 99), default=None)
-@click.option("--codec", default="libx264", show_default=True)
-@click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True)
-@click.option("--preset", type=click.Choice(X264_PRESETS), default="medium", show_default=True)
+@model_options
+@encoder_options
 def eval_command(videos: tuple[Path, ...], colorize: bool, json_path: Path | None, keep_dir: Path | None,
-                 model: Path | None, device: str, render_size: int, batch_size: int | None, smoothing: str,
-                 strength: float | None, window: int | None, codec: str, crf: int, preset: str) -> None:
+                 codec: str, crf: int, preset: str, **model: Any) -> None:
     """Score colorized video against colour references: `eval PRED REF [PRED REF ...]`, or
     `eval --colorize REF...` to colorize each gray version first (model and run options as `run`).
 
@@ -372,14 +390,11 @@ def eval_command(videos: tuple[Path, ...], colorize: bool, json_path: Path | Non
     if colorize:
         from .pipeline import Colorizer
 
-        if window is not None and window % 2 == 0:
-            raise click.BadParameter(f"must be odd, got {window}", param_hint="--window")
-        colorizer = Colorizer(model=model, device=device, render_size=render_size, batch_size=batch_size,
-                              smoothing=smoothing, strength=strength, window=window)
+        args = colorizer_args(**model)
+        colorizer = Colorizer(**args)
         out = OutputOptions(codec=codec, crf=crf, preset=preset, overwrite=True)
         check_options(out)
-        options.update(model=str(colorizer.model_path), render_size=render_size, smoothing=smoothing,
-                       strength=strength, window=window, codec=codec, crf=crf, preset=preset)
+        options.update(args, model=str(colorizer.model_path), codec=codec, crf=crf, preset=preset)
         if keep_dir:
             keep_dir.mkdir(parents=True, exist_ok=True)
         results = [evaluate.evaluate_colorize(ref, colorizer, out, keep=keep_dir / output_name(ref) if keep_dir else None)
@@ -388,7 +403,8 @@ def eval_command(videos: tuple[Path, ...], colorize: bool, json_path: Path | Non
         if len(videos) % 2:
             raise click.UsageError("give PRED REF pairs (or --colorize REF...)")
         results = [evaluate.evaluate_pair(videos[i], videos[i + 1]) for i in range(0, len(videos), 2)]
-    table = Table(title="vidcolor eval" + (f" (--smoothing {smoothing})" if colorize else ""))
+    how = f" (--smoothing {model['smoothing']}{' --guided' if model['guided'] else ''})" if colorize else ""
+    table = Table(title="vidcolor eval" + how)
     table.add_column("video")
     table.add_column("frames", justify="right")
     for title, _, _ in EVAL_COLUMNS:

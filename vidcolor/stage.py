@@ -103,6 +103,9 @@ class StageThread(Generic[T]):
                     self._loop()
         except BaseException as exc:  # re-raised in the caller's thread by _raise_error
             self._error = exc
+        finally:  # as threading.Thread does: a bound-method `work` would otherwise keep its owner (and,
+            # for the writer, a whole encoder per segment) alive in a reference cycle
+            self._work = self._setup = None
 
     def _loop(self) -> None:
         while not self._stop.is_set():
