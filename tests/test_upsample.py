@@ -1,18 +1,20 @@
+import pytest
 import torch
 import torch.nn.functional as F
 
 from vidcolor.pipeline import resize
-from vidcolor.upsample import box_mean, guided_upsample
+from vidcolor.upsample import _box_mean_torch, box_mean, guided_upsample
 
 
-def test_box_mean_matches_brute_force_with_clipped_borders():
+@pytest.mark.parametrize("box", [box_mean, _box_mean_torch], ids=["cpu-opencv", "torch"])
+def test_box_mean_matches_brute_force_with_clipped_borders(box):
     x = torch.rand(2, 3, 11, 14, generator=torch.Generator().manual_seed(0))
     r = 2
     expected = torch.empty_like(x)
     for i in range(11):
         for j in range(14):
             expected[..., i, j] = x[..., max(0, i - r):i + r + 1, max(0, j - r):j + r + 1].mean(dim=(-2, -1))
-    torch.testing.assert_close(box_mean(x, r), expected)
+    torch.testing.assert_close(box(x, r), expected)
 
 
 def scene(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
