@@ -1,9 +1,10 @@
 """`Colorizer`: the one object the CLI, evaluation and benchmarks call.
 
-`run()` streams a file through three overlapping stages: the decode thread (media.reader),
-the compute stage here on the main thread, and the encode thread (media.writer). Only the
-chroma is computed: the source's Y plane goes to the encoder untouched, so brightness is
-exactly the input's, and only 8-bit planes cross between host and device.
+`run()` streams a file through four overlapping stages: the decode thread (media.reader), the
+model stage here on the caller's thread (L* from Y, the generator), the finishing thread
+(`_Finisher`: cuts, smoothing, Cb/Cr) and the encode thread (media.writer). Only the chroma is
+computed: the source's Y plane goes to the encoder untouched, so brightness is exactly the
+input's, and only 8-bit planes cross between host and device.
 """
 
 from __future__ import annotations
