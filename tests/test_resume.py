@@ -26,8 +26,10 @@ def model(tmp_path_factory, make_model):
 
 
 def command(source: Path, target: Path, model: Path, *extra: str) -> list[str]:
+    # Render size 256 (not the cheaper 64) keeps each segment ~0.8 s, so a signal sent after the first
+    # segments reliably lands mid-run (at 64 the 5 remaining segments took ~1 s; one CI run finished first).
     return [sys.executable, "-m", "vidcolor", "run", str(source), "-o", str(target), "--model", str(model),
-            "--render-size", "64", "--preset", "ultrafast", "--device", "cpu", "--segment-seconds", "1", *extra]
+            "--render-size", "256", "--preset", "ultrafast", "--device", "cpu", "--segment-seconds", "1", *extra]
 
 
 def start(args: list[str]) -> subprocess.Popen:
@@ -48,6 +50,7 @@ def wait_for_segments(process: subprocess.Popen, target: Path, count: int, timeo
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, "no segment finished in time"
         time.sleep(0.01)
+    assert process.poll() is None, "the run finished before it could be interrupted"
 
 
 def assert_same_video(a, b) -> None:

@@ -171,12 +171,13 @@ def write_json(path: str | Path, results: list[EvalResult], options: dict[str, A
 def find_cuts(path: str | Path, render_size: int = 256, batch: int = BATCH) -> list[tuple[int, float]]:
     """(frame index, seconds from the first frame) of every cut `vidcolor run` would find:
     the same CutDetector on the same L at render size as the pipeline."""
-    from .pipeline import luma_lightness, render_shape
+    from .pipeline import frame_lightness, render_shape
 
     path = Path(path)
     video = probe(path).video
     spec = video.color.yuv_spec
     size = render_shape(video.height, video.width, render_size)
+    chroma = ((video.height + 1) // 2, (video.width + 1) // 2)  # yuv420p, run's default: the same L* path
     reformatter = VideoReformatter()
     detector = CutDetector()
     cuts: list[tuple[int, float]] = []
@@ -188,7 +189,7 @@ def find_cuts(path: str | Path, render_size: int = 256, batch: int = BATCH) -> l
     def run_batch() -> None:
         nonlocal index
         y = torch.from_numpy(np.stack(lumas)).unsqueeze(1).float().div(255.0)
-        flags = detector.update(luma_lightness(y, size, spec)).tolist()
+        flags = detector.update(frame_lightness(y, size, chroma, spec)[0]).tolist()
         cuts.extend((index + i, times[i]) for i, flag in enumerate(flags) if flag)
         index += len(flags)
         lumas.clear()

@@ -460,9 +460,10 @@ class Colorizer:
         spec = video.color.yuv_spec
         render_hw = render_shape(video.height, video.width, self.render_size)
         finisher = _Finisher(self, writer, spec, video.expected_frames, progress)
-        stage = StageThread(finisher.process, name="vidcolor-finish", setup=torch.inference_mode).start()
+        stage = StageThread(finisher.process, name="vidcolor-finish", setup=torch.inference_mode)
         busy = 0.0
         try:
+            stage.start()
             for batch in reader:
                 start = time.perf_counter()
                 work = _Work(batch.frames, batch.packets)

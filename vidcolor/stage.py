@@ -93,9 +93,9 @@ class StageThread(Generic[T]):
             raise self._error
 
     def _run(self) -> None:
-        if self._background:
-            yield_to_model()
         try:
+            if self._background:
+                yield_to_model()
             if self._setup is None:
                 self._loop()
             else:

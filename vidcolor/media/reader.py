@@ -106,8 +106,8 @@ class VideoReader:
         return False
 
     def _run(self) -> None:
-        yield_to_model()  # before the decoder opens, so its frame threads inherit it
         try:
+            yield_to_model()  # before the decoder opens, so its frame threads inherit it
             self._decode()
             self._put(None)
         except BaseException as exc:  # handed to the consumer, which re-raises it
