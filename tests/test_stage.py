@@ -64,7 +64,7 @@ def test_stage_threads_yield_the_cpu_to_the_model_thread():
 
     nice = []
     stage = StageThread(lambda _: nice.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id())),
-                        name="t-nice").start()
+                        name="t-nice", background=True).start()
     stage.put(None)
     stage.finish()
     assert nice[0] > os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) or nice[0] == 19

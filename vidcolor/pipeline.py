@@ -384,7 +384,7 @@ class Colorizer:
         discarded), so a segment's pixels do not depend on whether the run was resumed.
         """
         warm_pts = work.segments[-1]["warmup_pts"] if work.segments else []
-        reader = VideoReader(source, video, options.pix_fmt, batch_size, copy_streams=False,
+        reader = VideoReader(source, video, options.pix_fmt, batch_size, copy_streams=False, background=not self.cuda,
                              start_pts=warm_pts[0] if warm_pts else None)
         try:
             reader.start()
@@ -400,7 +400,8 @@ class Colorizer:
                 while (first := next(frames, None)) is not None:
                     done = work.frames_done
                     segment = itertools.chain([first], itertools.islice(frames, seg_frames - 1))
-                    writer = VideoWriter(work.segment_path(len(work.segments)), video, options, name=work.target)
+                    writer = VideoWriter(work.segment_path(len(work.segments)), video, options, name=work.target,
+                                         background=not self.cuda)
                     try:
                         writer.start()
                         batches, count = self._segment_batches(segment, warm, batch_size)
@@ -460,7 +461,8 @@ class Colorizer:
         spec = video.color.yuv_spec
         render_hw = render_shape(video.height, video.width, self.render_size)
         finisher = _Finisher(self, writer, spec, video.expected_frames, progress)
-        stage = StageThread(finisher.process, name="vidcolor-finish", setup=torch.inference_mode)
+        stage = StageThread(finisher.process, name="vidcolor-finish", setup=torch.inference_mode,
+                            background=not self.cuda)
         busy = 0.0
         try:
             stage.start()

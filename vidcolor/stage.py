@@ -27,7 +27,8 @@ def yield_to_model(increment: int = BACKGROUND_NICE) -> None:
 
     The model's thread is the critical path; on a machine with few cores the scheduler would
     otherwise share its core with decoding, encoding and smoothing, which have slack. They
-    still get every cycle the model does not use. Elsewhere, or if refused, nothing changes.
+    still get every cycle the model does not use. Only for CPU models: on a GPU, decoding and
+    encoding are the critical path. Elsewhere than Linux, or if refused, nothing changes.
     """
     if sys.platform != "linux":
         return
@@ -48,7 +49,7 @@ class StageThread(Generic[T]):
     """
 
     def __init__(self, work: Callable[[T], None], name: str, queue_items: int = 2,
-                 setup: Callable[[], object] | None = None, background: bool = True):
+                 setup: Callable[[], object] | None = None, background: bool = False):
         self._background = background
         self._work = work
         self._setup = setup

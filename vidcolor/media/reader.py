@@ -52,9 +52,11 @@ class VideoReader:
     """
 
     def __init__(self, path: Path, video: VideoInfo, pix_fmt: str, batch_size: int, queue_batches: int = 2,
-                 copy_streams: bool = True, start_pts: int | None = None):
+                 copy_streams: bool = True, start_pts: int | None = None, background: bool = False):
         """`copy_streams` False: video only. `start_pts`: seek to the keyframe at or before it and
-        drop the frames before it (resuming a segmented run)."""
+        drop the frames before it (resuming a segmented run). `background`: decode at a lower CPU
+        priority than a CPU model (`stage.yield_to_model`)."""
+        self.background = background
         self.video = video
         self.pix_fmt = pix_fmt
         self.batch_size = batch_size
@@ -107,7 +109,8 @@ class VideoReader:
 
     def _run(self) -> None:
         try:
-            yield_to_model()  # before the decoder opens, so its frame threads inherit it
+            if self.background:
+                yield_to_model()  # before the decoder opens, so its frame threads inherit it
             self._decode()
             self._put(None)
         except BaseException as exc:  # handed to the consumer, which re-raises it

@@ -108,8 +108,10 @@ class VideoWriter:
     """Encodes in a background thread; `write()` batches, then `finish()` or `abort()`."""
 
     def __init__(self, target: Path, video: VideoInfo, options: OutputOptions,
-                 templates: Sequence[av.stream.Stream] = (), queue_batches: int = 2, name: Path | None = None):
-        """`name`: the path errors mention (the final output, when `target` is a segment of it)."""
+                 templates: Sequence[av.stream.Stream] = (), queue_batches: int = 2, name: Path | None = None,
+                 background: bool = False):
+        """`name`: the path errors mention (the final output, when `target` is a segment of it).
+        `background`: encode at a lower CPU priority than a CPU model (`stage.yield_to_model`)."""
         self.target = target
         self.name = name or target
         self.temp = temp_path(target)
@@ -127,9 +129,10 @@ class VideoWriter:
             raise
         self._durations: dict[int, int] = {}  # pts -> duration of frames inside the encoder
         self.packet_times: list[tuple[int, int | None, int]] = []  # (pts, dts, duration) of each video packet
-        # The encode thread yields the CPU to the model's (StageThread's default) before the
-        # encoder opens on its first frame, so x264's own threads inherit that.
-        self._stage = StageThread(self._encode, name="vidcolor-encode", queue_items=queue_batches)
+        # With `background`, the encode thread yields the CPU to the model's before the encoder
+        # opens on its first frame, so x264's own threads inherit that.
+        self._stage = StageThread(self._encode, name="vidcolor-encode", queue_items=queue_batches,
+                                  background=background)
 
     def _add_video_stream(self, video: VideoInfo, options: OutputOptions) -> av.video.VideoStream:
         if options.codec not in self.container.supported_codecs:
