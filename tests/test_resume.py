@@ -188,3 +188,21 @@ def test_failure_without_finished_segment_leaves_nothing(tmp_path, make_video, m
         Colorizer(model, device="cpu", render_size=64).run(source, tmp_path / "out.mp4", FAST,
                                                             progress=interrupt_after(8), segment_seconds=1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+def test_stop_event_interrupts_between_batches(tmp_path, clip, model):
+    """`stop` (what the CLI's Ctrl-C handler sets) ends the run at the next batch like KeyboardInterrupt,
+    keeping finished segments and leaving nothing at the target."""
+    import threading
+
+    stop = threading.Event()
+    target = tmp_path / "out.mp4"
+
+    def progress(done: int, total: int | None) -> None:
+        if done >= 30:  # in the second segment
+            stop.set()
+
+    with pytest.raises(KeyboardInterrupt):
+        Colorizer(model, device="cpu", render_size=64).run(clip, target, FAST, progress, segment_seconds=1, stop=stop)
+    assert not target.exists()
+    assert 1 <= finished_segments(target) < 6

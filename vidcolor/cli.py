@@ -8,8 +8,11 @@ and in `vidcolor.pipeline`. Every failure reaches the user as one red line (the 
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -216,6 +219,29 @@ class FpsColumn(ProgressColumn):
         return Text(f"{task.speed:5.1f} fps" if task.speed else "  ... fps", style="progress.data.speed")
 
 
+@contextmanager
+def deferred_interrupt() -> Iterator[threading.Event]:
+    """Ctrl-C sets the yielded event, which `Colorizer.run` checks between batches; a second Ctrl-C
+    interrupts at once. Python's own handler raises KeyboardInterrupt wherever the main thread is,
+    and one raised inside a finalizer or weakref callback is printed and lost (the run went on).
+    Leaves SIGINT alone where it is ignored (background jobs) or off the main thread."""
+    event = threading.Event()
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        yield event
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if event.is_set():
+            raise KeyboardInterrupt
+        event.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield event
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def execute_run(jobs: list[Job], colorizer_args: dict[str, Any], options: OutputOptions,
                 make_dirs: bool = False, debug: bool = False, report_path: Path | None = None,
                 segment_seconds: float | None = None) -> int:
@@ -233,8 +259,10 @@ def execute_run(jobs: list[Job], colorizer_args: dict[str, Any], options: Output
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), FpsColumn(),
                         TimeRemainingColumn(), console=console)
     try:
-        with progress:
+        with progress, deferred_interrupt() as stop:
             for job in jobs:
+                if stop.is_set():
+                    raise KeyboardInterrupt
                 if job.output.exists() and not options.overwrite and job.output.resolve() != job.input.resolve():
                     outcomes.append(Outcome(job, "skipped", f"output exists (use --overwrite): {job.output}"))
                     continue
@@ -246,7 +274,8 @@ def execute_run(jobs: list[Job], colorizer_args: dict[str, Any], options: Output
                 try:
                     if make_dirs:
                         job.output.parent.mkdir(parents=True, exist_ok=True)
-                    result = colorizer.run(job.input, job.output, options, show, segment_seconds=segment_seconds)
+                    result = colorizer.run(job.input, job.output, options, show, segment_seconds=segment_seconds,
+                                           stop=stop)
                 except KeyboardInterrupt:
                     outcomes.append(Outcome(job, "interrupted", "interrupted"))
                     kept = work_dir(job.output)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -317,8 +318,14 @@ class Colorizer:
     # -- the file API ---------------------------------------------------------------------
 
     def run(self, input: str | Path, output: str | Path | None = None, options: OutputOptions | None = None,
-            progress: ProgressCallback | None = None, segment_seconds: float | None = None) -> RunResult:
+            progress: ProgressCallback | None = None, segment_seconds: float | None = None,
+            stop: threading.Event | None = None) -> RunResult:
         """Colorize one video file into `output` (default `<name>_color.<ext>` beside it).
+
+        Setting `stop` (from a signal handler, another thread) interrupts the run at the next
+        batch as KeyboardInterrupt would, with the same clean-up; unlike a KeyboardInterrupt
+        raised by Python's own handler, it cannot be lost inside a finalizer or weakref callback
+        (CPython prints and ignores exceptions raised there).
 
         The video is encoded in segments of `segment_seconds` (default `self.segment_seconds`)
         under a work folder beside the output (see `resume`); a run that was killed or
@@ -345,7 +352,7 @@ class Colorizer:
             try:
                 if not work.complete:
                     self._encode_segments(source, info.video, options, batch_size, seg_frames, work, timings,
-                                          progress)
+                                          progress, stop)
                 joined = time.perf_counter()
                 warnings = join_segments(work, source, info.video)
                 timings["join"] = time.perf_counter() - joined
@@ -377,7 +384,7 @@ class Colorizer:
 
     def _encode_segments(self, source: Path, video: VideoInfo, options: OutputOptions, batch_size: int,
                          seg_frames: int, work: WorkFolder, timings: dict[str, float],
-                         progress: ProgressCallback | None) -> None:
+                         progress: ProgressCallback | None, stop: threading.Event | None = None) -> None:
         """Encode the segments that are not finished yet, each with a fresh encoder and smoother.
 
         Every segment is computed from its WARMUP_FRAMES preceding frames on (their output
@@ -408,7 +415,7 @@ class Colorizer:
                         skipper = _SkipFirst(writer, len(warm))
                         report = None if progress is None else (
                             lambda n, total, done=done, skip=len(warm): progress(done + max(0, n - skip), total))
-                        compute, finish = self._stream(batches, skipper, video, report)
+                        compute, finish = self._stream(batches, skipper, video, report, stop)
                         timings["compute"] += compute
                         timings["finish"] += finish
                         writer.finish()
@@ -450,7 +457,7 @@ class Colorizer:
 
     @torch.inference_mode()
     def _stream(self, reader: Iterable[Batch], writer: VideoWriter | _SkipFirst, video: VideoInfo,
-                progress: ProgressCallback | None) -> tuple[float, float]:
+                progress: ProgressCallback | None, stop: threading.Event | None = None) -> tuple[float, float]:
         """The compute stages; returns the busy seconds of the model stage and of the finishing stage.
 
         This thread computes L* and runs the model; a second thread (`_Finisher`) detects cuts,
@@ -467,6 +474,8 @@ class Colorizer:
         try:
             stage.start()
             for batch in reader:
+                if stop is not None and stop.is_set():
+                    raise KeyboardInterrupt
                 start = time.perf_counter()
                 work = _Work(batch.frames, batch.packets)
                 if batch.frames:
