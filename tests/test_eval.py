@@ -78,8 +78,14 @@ def test_different_videos_score_lower(tmp_path, colour_clip, make_video):
 def test_eval_pairs_and_length_mismatch(tmp_path, colour_clip, make_video):
     assert invoke("eval", colour_clip).exit_code == 2  # PRED without REF
     short = make_video(tmp_path / "short.mp4", width=128, height=72, frames=5, gray=False)
-    result = invoke("eval", short, colour_clip)
-    assert result.exit_code == 1 and "different numbers of frames" in result.output
+    small = make_video(tmp_path / "small.mp4", width=64, height=36, frames=12, gray=False)
+    report = tmp_path / "scores.json"
+    result = invoke("eval", short, colour_clip, small, colour_clip, colour_clip, colour_clip, "--json", report)
+    # each bad pair is one line; the good pair after them is still scored; the exit says something failed
+    assert result.exit_code == 1
+    assert "different numbers of frames: the reference goes on after frame 5" in result.output
+    assert "frame sizes differ: 64x36 vs 128x72" in result.output and "Traceback" not in result.output
+    assert [v["pred"] for v in json.loads(report.read_text())["videos"]] == [str(colour_clip)]
 
 
 def test_write_gray_keeps_luma_and_drops_colour(tmp_path, colour_clip, read_video):

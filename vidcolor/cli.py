@@ -404,7 +404,8 @@ EVAL_COLUMNS = (("PSNR dB", "psnr", "{:.2f}"), ("SSIM", "ssim", "{:.4f}"), ("col
               help="With --colorize: keep the colorized videos here.")
 @model_options
 @encoder_options
-def eval_command(videos: tuple[Path, ...], colorize: bool, json_path: Path | None, keep_dir: Path | None,
+@click.pass_context
+def eval_command(ctx: click.Context, videos: tuple[Path, ...], colorize: bool, json_path: Path | None, keep_dir: Path | None,
                  codec: str, crf: int, preset: str, **model: Any) -> None:
     """Score colorized video against colour references: `eval PRED REF [PRED REF ...]`, or
     `eval --colorize REF...` to colorize each gray version first (model and run options as `run`).
@@ -426,12 +427,25 @@ def eval_command(videos: tuple[Path, ...], colorize: bool, json_path: Path | Non
         options.update(args, model=str(colorizer.model_path), codec=codec, crf=crf, preset=preset)
         if keep_dir:
             keep_dir.mkdir(parents=True, exist_ok=True)
-        results = [evaluate.evaluate_colorize(ref, colorizer, out, keep=keep_dir / output_name(ref) if keep_dir else None)
-                   for ref in videos]
+        jobs = [(ref, lambda ref=ref: evaluate.evaluate_colorize(
+            ref, colorizer, out, keep=keep_dir / output_name(ref) if keep_dir else None)) for ref in videos]
     else:
         if len(videos) % 2:
             raise click.UsageError("give PRED REF pairs (or --colorize REF...)")
-        results = [evaluate.evaluate_pair(videos[i], videos[i + 1]) for i in range(0, len(videos), 2)]
+        jobs = [(videos[i], lambda i=i: evaluate.evaluate_pair(videos[i], videos[i + 1]))
+                for i in range(0, len(videos), 2)]
+    results, failed = [], 0
+    for video, score in jobs:  # one bad video never stops the others
+        try:
+            results.append(score())
+        except Exception as exc:
+            if ctx.obj["debug"]:
+                raise
+            failed += 1
+            print_error(_one_line(str(exc) if isinstance(exc, VidcolorError)
+                                  else f"{video}: internal error: {exc.__class__.__name__}: {exc}"))
+    if not results:
+        ctx.exit(1)
     how = f" (--smoothing {model['smoothing']}{' --guided' if model['guided'] else ''})" if colorize else ""
     table = Table(title="vidcolor eval" + how)
     table.add_column("video")
@@ -449,6 +463,9 @@ def eval_command(videos: tuple[Path, ...], colorize: bool, json_path: Path | Non
     Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(table)
     if json_path:
         evaluate.write_json(json_path, results, options)
+    if failed:
+        ctx.exit(1)
+
 
 def main() -> None:
     cli(prog_name="vidcolor")

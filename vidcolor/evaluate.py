@@ -121,7 +121,10 @@ def evaluate_pair(pred: str | Path, ref: str | Path, flow_max_side: int | None =
     pred, ref = Path(pred), Path(ref)
     spec = probe(ref).video.color.yuv_spec
     probe(pred)  # a clear error for a missing or unreadable file
-    scores = score_video(decode_rgb(pred, spec), decode_rgb(ref, spec), flow_max_side)
+    try:
+        scores = score_video(decode_rgb(pred, spec), decode_rgb(ref, spec), flow_max_side)
+    except ValueError as e:  # frame counts or sizes differ: the pair is not a prediction of that reference
+        raise InputError(f"{pred} does not match its reference {ref}: {e}") from e
     if scores.frames == 0:
         raise InputError(f"no frames decoded from {pred} / {ref}")
     return EvalResult(ref.name, str(pred), str(ref), scores)

@@ -355,6 +355,7 @@ def _aligned(
     pi, ri = iter(preds), iter(refs)
     pbuf: torch.Tensor | None = None
     rbuf: torch.Tensor | None = None
+    done = 0
     while True:
         if pbuf is None:
             pbuf = _next_nonempty(pi)
@@ -362,10 +363,12 @@ def _aligned(
             rbuf = _next_nonempty(ri)
         if pbuf is None or rbuf is None:
             if pbuf is not None or rbuf is not None:
-                raise ValueError("prediction and reference have different numbers of frames")
+                longer = "prediction" if pbuf is not None else "reference"
+                raise ValueError(f"different numbers of frames: the {longer} goes on after frame {done}")
             return
         n = min(pbuf.shape[0], rbuf.shape[0])
         yield pbuf[:n], rbuf[:n]
+        done += n
         pbuf = pbuf[n:] if pbuf.shape[0] > n else None
         rbuf = rbuf[n:] if rbuf.shape[0] > n else None
 
@@ -390,7 +393,7 @@ def score_video(
     warp_state = _WarpState(flow_max_side)
     for p, r in _aligned(pred_frames_iter, ref_frames_iter):
         if p.shape[1:] != r.shape[1:]:
-            raise ValueError(f"pred and ref differ in frame size: {tuple(p.shape[1:])} vs {tuple(r.shape[1:])}")
+            raise ValueError(f"frame sizes differ: {p.shape[-1]}x{p.shape[-2]} vs {r.shape[-1]}x{r.shape[-2]}")
         n += p.shape[0]
         sums["psnr"] += sum(psnr_frames(p, r))
         sums["ssim"] += sum(ssim_frames(p, r))
