@@ -128,3 +128,18 @@ def test_cuts_only_prints_known_cuts_and_writes_nothing(tmp_path, make_video, ti
     assert "2 cuts" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cuts.mp4", "tiny.pt"]
     assert evaluate.find_cuts(clip) == [(10, pytest.approx(10 / 24)), (23, pytest.approx(23 / 24))]
+
+
+def test_flow_side_sets_the_resolution_of_the_warp_error_flow(tmp_path, colour_clip, make_video):
+    gray = make_video(tmp_path / "gray.mp4", width=128, height=72, frames=12, gray=True)
+    scores = {}
+    for side in (0, 32):
+        report = tmp_path / f"side{side}.json"
+        assert invoke("eval", gray, colour_clip, "--flow-side", side, "--json", report).exit_code == 0
+        doc = json.loads(report.read_text())
+        assert doc["options"]["flow_side"] == side
+        scores[side] = doc["videos"][0]
+    full = evaluate.evaluate_pair(gray, colour_clip, flow_max_side=None).scores
+    assert scores[0]["warp_error"] == pytest.approx(full.warp_error)  # 0 = full resolution
+    assert scores[32]["warp_error"] != pytest.approx(full.warp_error)  # coarser flow, other correspondences
+    assert scores[32]["psnr"] == scores[0]["psnr"]  # only the flow-based scores depend on it

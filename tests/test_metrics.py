@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -157,6 +158,24 @@ def test_optical_flow_recovers_a_translation(max_side: int | None) -> None:
     med = inner.median(dim=0).values
     assert med[0].item() == pytest.approx(3.0, abs=0.3)
     assert med[1].item() == pytest.approx(-2.0, abs=0.3)
+
+
+def test_optical_flow_does_not_depend_on_the_sizes_seen_before() -> None:
+    # OpenCV's DIS lowers its own finest scale for good on a frame too small for it; a shared
+    # object would make a clip's warp error depend on which clips were scored before it
+    g = M.rgb_to_gray_u8(translating(2, dx=3, dy=-2))
+    tiny = M.rgb_to_gray_u8(translating(2, dx=1, dy=0)[..., :16, :24])
+    flows = []
+
+    def in_a_fresh_thread() -> None:  # a thread of its own: DIS objects are cached per thread
+        flows.append(M.optical_flow(g[0], g[1], max_side=None))
+        M.optical_flow(tiny[0], tiny[1], max_side=None)
+        flows.append(M.optical_flow(g[0], g[1], max_side=None))
+
+    worker = threading.Thread(target=in_a_fresh_thread)
+    worker.start()
+    worker.join()
+    assert len(flows) == 2 and torch.equal(flows[0], flows[1])
 
 
 def test_warp_moves_content_back_by_the_flow() -> None:

@@ -26,6 +26,7 @@ from rich.text import Text
 from . import __version__
 from .batch import VIDEO_EXTENSIONS, Job, Outcome, collect_jobs, parse_shard, read_list, select_shard, write_report  # noqa: F401
 from .errors import VidcolorError
+from .flow import FLOW_MAX_SIDE
 from .media import MediaInfo, OutputOptions, check_options, output_name, probe
 from .media.writer import PIX_FMTS
 from .temporal import DEFAULT_SMOOTHING, SMOOTHERS, EmaSmoother, FlowSmoother, WindowSmoother
@@ -402,11 +403,13 @@ EVAL_COLUMNS = (("PSNR dB", "psnr", "{:.2f}"), ("SSIM", "ssim", "{:.4f}"), ("col
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write the scores here.")
 @click.option("--keep-dir", type=click.Path(file_okay=False, path_type=Path),
               help="With --colorize: keep the colorized videos here.")
+@click.option("--flow-side", default=FLOW_MAX_SIDE, show_default=True, type=click.IntRange(0),
+              help="Long side (px) the warp error's optical flow is computed at; 0: full resolution (slower).")
 @model_options
 @encoder_options
 @click.pass_context
-def eval_command(ctx: click.Context, videos: tuple[Path, ...], colorize: bool, json_path: Path | None, keep_dir: Path | None,
-                 codec: str, crf: int, preset: str, **model: Any) -> None:
+def eval_command(ctx: click.Context, videos: tuple[Path, ...], colorize: bool, json_path: Path | None,
+                 keep_dir: Path | None, flow_side: int, codec: str, crf: int, preset: str, **model: Any) -> None:
     """Score colorized video against colour references: `eval PRED REF [PRED REF ...]`, or
     `eval --colorize REF...` to colorize each gray version first (model and run options as `run`).
 
@@ -416,7 +419,8 @@ def eval_command(ctx: click.Context, videos: tuple[Path, ...], colorize: bool, j
     """
     from . import evaluate
 
-    options: dict[str, Any] = {"colorize": colorize}
+    options: dict[str, Any] = {"colorize": colorize, "flow_side": flow_side}
+    flow_max_side = flow_side or None
     if colorize:
         from .pipeline import Colorizer
 
@@ -428,11 +432,11 @@ def eval_command(ctx: click.Context, videos: tuple[Path, ...], colorize: bool, j
         if keep_dir:
             keep_dir.mkdir(parents=True, exist_ok=True)
         jobs = [(ref, lambda ref=ref: evaluate.evaluate_colorize(
-            ref, colorizer, out, keep=keep_dir / output_name(ref) if keep_dir else None)) for ref in videos]
+            ref, colorizer, out, flow_max_side, keep=keep_dir / output_name(ref) if keep_dir else None)) for ref in videos]
     else:
         if len(videos) % 2:
             raise click.UsageError("give PRED REF pairs (or --colorize REF...)")
-        jobs = [(videos[i], lambda i=i: evaluate.evaluate_pair(videos[i], videos[i + 1]))
+        jobs = [(videos[i], lambda i=i: evaluate.evaluate_pair(videos[i], videos[i + 1], flow_max_side))
                 for i in range(0, len(videos), 2)]
     results, failed = [], 0
     for video, score in jobs:  # one bad video never stops the others

@@ -19,6 +19,7 @@ FLOW_MAX_SIDE = 480
 
 _PRESETS = {"ultrafast": 0, "fast": 1, "medium": 2}  # cv2.DISOPTICAL_FLOW_PRESET_*
 _local = threading.local()
+_DIS_CACHE = 8  # DIS objects kept per thread (one per preset and frame size in use)
 
 
 def _cv2():
@@ -29,14 +30,20 @@ def _cv2():
     return cv2
 
 
-def _dis(preset: str):
-    """One DIS object per thread and preset (creating one costs about as much as a small flow)."""
+def _dis(preset: str, shape: tuple[int, int]):
+    """One DIS object per thread, preset and frame size (creating one costs about as much as a
+    small flow). Per size because OpenCV's DIS rewrites its own finest scale and patch size on
+    the first frame too small for them, and keeps them: shared across sizes, a flow would
+    depend on which sizes the thread saw before."""
     if preset not in _PRESETS:
         raise ValueError(f"unknown DIS preset {preset!r} (known: {', '.join(_PRESETS)})")
     cache = _local.__dict__.setdefault("dis", {})
-    if preset not in cache:
-        cache[preset] = _cv2().DISOpticalFlow_create(_PRESETS[preset])
-    return cache[preset]
+    key = (preset, shape)
+    if key not in cache:
+        if len(cache) >= _DIS_CACHE:
+            cache.clear()
+        cache[key] = _cv2().DISOpticalFlow_create(_PRESETS[preset])
+    return cache[key]
 
 
 def _as_gray_np(img: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -70,7 +77,7 @@ def optical_flow(
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
         b = cv2.resize(b, size, interpolation=cv2.INTER_AREA)
-    flow = _dis(preset).calc(a, b, None)
+    flow = _dis(preset, a.shape).calc(a, b, None)
     if scale < 1.0:
         sh, sw = a.shape
         flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
