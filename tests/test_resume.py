@@ -206,3 +206,22 @@ def test_stop_event_interrupts_between_batches(tmp_path, clip, model):
         Colorizer(model, device="cpu", render_size=64).run(clip, target, FAST, progress, segment_seconds=1, stop=stop)
     assert not target.exists()
     assert 1 <= finished_segments(target) < 6
+
+
+@pytest.mark.parametrize("mode", ["window", "ema"])
+def test_segment_boundaries_do_not_show(tmp_path, make_video, make_model, read_video, mode):
+    """Short segments give the colour of one long one: `window` sees past a segment's end (exactly
+    the same frames), and a cut among a segment's warm-up frames still resets the smoother (the
+    shot before it leaks nothing into the segment; only the warm-up's finite memory differs)."""
+    clip = make_video(tmp_path / "clip.mp4", frames=52, cuts=(20, 45))  # 20 and 45: 4 and 3 frames before a boundary
+    model = make_model(tmp_path / "m.pt", gain=0.5)  # colour that depends on the picture
+    lossless = OutputOptions(crf=0, preset="ultrafast")
+    planes = {}
+    for seconds in (1.0, 100.0):  # 24-frame segments, or one
+        out = tmp_path / f"{seconds}.mkv"
+        Colorizer(model, device="cpu", smoothing=mode, batch_size=4).run(clip, out, lossless, segment_seconds=seconds)
+        planes[seconds] = read_video(out, planes=True).planes
+    worst = max(int(np.abs(a[k].astype(int) - b[k].astype(int)).max())
+                for a, b in zip(planes[1.0], planes[100.0]) for k in (1, 2))
+    assert len(planes[1.0]) == len(planes[100.0]) == 52
+    assert worst <= (0 if mode == "window" else 1), worst

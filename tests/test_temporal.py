@@ -213,3 +213,9 @@ def test_no_mode_carries_colour_across_a_cut(mode, batch):
         mixed = torch.cat([p for p in (smoother.push(ab, L, torch.zeros(n, dtype=torch.bool)), smoother.flush())
                            if len(p)])
         assert (mixed[cut] - ab[cut]).abs().max() > 10
+
+
+def test_cut_in_the_first_frames_of_a_stream_is_found():
+    """A segment's warm-up frames start a fresh detector: a cut among them must still be flagged."""
+    L = torch.cat([torch.full((3, 1, 16, 16), 20.0), torch.full((6, 1, 16, 16), 80.0)])
+    assert detect(L, batch=4) == [3]

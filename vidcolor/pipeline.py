@@ -65,16 +65,24 @@ IO_THREADS = 2  # cores left to the decode and encode threads by default
 ProgressCallback = Callable[[int, int | None], None]  # (frames written, frames expected)
 
 
-class _SkipFirst:
-    """A writer front that drops the first `count` frames (a segment's warm-up frames)."""
+class _SegmentFront:
+    """A writer front that keeps a segment's own frames: drops the `skip` warm-up frames before
+    them and the look-ahead frames after them. `own[0]` counts the segment's own frames as they
+    are read; it is final before the first look-ahead frame is even computed."""
 
-    def __init__(self, writer: VideoWriter, count: int):
-        self.writer, self.count = writer, count
+    def __init__(self, writer: VideoWriter, skip: int, own: list[int]):
+        self.writer, self.skip, self.own, self.seen = writer, skip, own, 0
 
     def write(self, frames: list[OutputFrame], packets: Sequence = ()) -> None:
-        drop = min(self.count, len(frames))
-        self.count -= drop
-        self.writer.write(frames[drop:], packets)
+        lo = max(0, self.skip - self.seen)
+        hi = max(lo, min(len(frames), self.skip + self.own[0] - self.seen))
+        self.seen += len(frames)
+        self.writer.write(frames[lo:hi], packets)
+
+
+def _chunks(items: Iterator, size: int) -> Iterator[list]:
+    while chunk := list(itertools.islice(items, size)):
+        yield chunk
 
 
 @dataclass
@@ -95,7 +103,7 @@ class _Finisher:
     (look-ahead), so their source frames wait in `pending` until their ab is ready.
     """
 
-    def __init__(self, colorizer: Colorizer, writer: VideoWriter | _SkipFirst, spec: YuvSpec,
+    def __init__(self, colorizer: Colorizer, writer: VideoWriter | _SegmentFront, spec: YuvSpec,
                  expected: int | None, progress: ProgressCallback | None):
         self.colorizer, self.writer, self.spec = colorizer, writer, spec
         self.expected, self.progress = expected, progress
@@ -380,42 +388,57 @@ class Colorizer:
         output_options = {k: v for k, v in asdict(options).items() if k != "overwrite"}
         return {"source": source_identity(source), "model_sha256": file_sha256(self.model_path),
                 "device": self.device.type, "settings": settings, "output": output_options,
-                "batch_size": batch_size, "segment_frames": seg_frames, "warmup": WARMUP_FRAMES}
+                "batch_size": batch_size, "segment_frames": seg_frames,
+                "warmup_lookahead": list(self._segment_context())}  # a list: what JSON gives back
+
+    def _segment_context(self) -> tuple[int, int]:
+        """(warm-up, look-ahead): frames computed before and after each segment, output discarded,
+        covering the smoother's reach both ways so segment boundaries do not show."""
+        lookahead = make_smoother(self.smoothing, self.strength, self.window).lookahead
+        return max(WARMUP_FRAMES, lookahead), lookahead
 
     def _encode_segments(self, source: Path, video: VideoInfo, options: OutputOptions, batch_size: int,
                          seg_frames: int, work: WorkFolder, timings: dict[str, float],
                          progress: ProgressCallback | None, stop: threading.Event | None = None) -> None:
         """Encode the segments that are not finished yet, each with a fresh encoder and smoother.
 
-        Every segment is computed from its WARMUP_FRAMES preceding frames on (their output
-        discarded), so a segment's pixels do not depend on whether the run was resumed.
+        Every segment is computed from its warm-up frames (the ones before it) to its look-ahead
+        frames (the ones after it; `_segment_context`), whose outputs are discarded, so a segment's
+        pixels do not depend on whether the run was resumed, and a look-ahead smoother's last
+        frames of a segment see the same future as in one uninterrupted stream.
         """
+        warmup, lookahead = self._segment_context()
         warm_pts = work.segments[-1]["warmup_pts"] if work.segments else []
         reader = VideoReader(source, video, options.pix_fmt, batch_size, copy_streams=False, background=not self.cuda,
                              start_pts=warm_pts[0] if warm_pts else None)
         try:
             reader.start()
-            frames = (f for batch in reader for f in batch.frames)
-            warm: deque[SourceFrame] = deque(maxlen=WARMUP_FRAMES)
-            for frame in frames:  # the warm-up frames of the first segment to do
+            source_frames = (f for batch in reader for f in batch.frames)
+            ahead: deque[SourceFrame] = deque()  # read past the last segment's end: the next one's first frames
+
+            def next_frame() -> SourceFrame | None:
+                return ahead.popleft() if ahead else next(source_frames, None)
+
+            warm: deque[SourceFrame] = deque(maxlen=warmup)
+            while (frame := next_frame()) is not None:  # the warm-up frames of the first segment to do
                 if not warm_pts or frame.pts > warm_pts[-1]:
-                    frames = itertools.chain([frame], frames)
+                    ahead.append(frame)
                     break
                 warm.append(frame)
             errors_before = 0
             with nullcontext() if self.cuda else torch_threads(self.cpu_threads):
-                while (first := next(frames, None)) is not None:
+                while (first := next_frame()) is not None:
                     done = work.frames_done
-                    segment = itertools.chain([first], itertools.islice(frames, seg_frames - 1))
                     writer = VideoWriter(work.segment_path(len(work.segments)), video, options, name=work.target,
                                          background=not self.cuda)
                     try:
                         writer.start()
-                        batches, count = self._segment_batches(segment, warm, batch_size)
-                        skipper = _SkipFirst(writer, len(warm))
+                        own, skip = [0], len(warm)
+                        frames = self._segment_frames(first, next_frame, ahead, warm, own, seg_frames, lookahead)
+                        batches = (Batch(frames=chunk) for chunk in _chunks(frames, batch_size))
                         report = None if progress is None else (
-                            lambda n, total, done=done, skip=len(warm): progress(done + max(0, n - skip), total))
-                        compute, finish = self._stream(batches, skipper, video, report, stop)
+                            lambda n, total, done=done, skip=skip: progress(done + min(own[0], max(0, n - skip)), total))
+                        compute, finish = self._stream(batches, _SegmentFront(writer, skip, own), video, report, stop)
                         timings["compute"] += compute
                         timings["finish"] += finish
                         writer.finish()
@@ -423,7 +446,7 @@ class Colorizer:
                         writer.abort()
                         raise
                     timings["encode"] += writer.busy_seconds
-                    work.add_segment({"start": done, "frames": count[0], "first_pts": first.pts,
+                    work.add_segment({"start": done, "frames": own[0], "first_pts": first.pts,
                                       "warmup_pts": [f.pts for f in warm],
                                       "decode_errors": reader.decode_errors - errors_before,
                                       "pts_repaired": reader.pts_repaired},
@@ -437,26 +460,26 @@ class Colorizer:
             timings["decode"] += reader.busy_seconds
 
     @staticmethod
-    def _segment_batches(segment: Iterator[SourceFrame], warm: deque, batch_size: int
-                         ) -> tuple[Iterator[Batch], list[int]]:
-        """Batches of the warm-up frames then the segment's frames; `warm` ends as the segment's last frames."""
-        count = [0]
-        sequence = itertools.chain(list(warm), segment)
-        skip = len(warm)
-
-        def batches() -> Iterator[Batch]:
-            nonlocal skip
-            while chunk := list(itertools.islice(sequence, batch_size)):
-                new = chunk[skip:] if skip else chunk
-                skip = max(0, skip - len(chunk))
-                warm.extend(new)
-                count[0] += len(new)
-                yield Batch(frames=chunk)
-
-        return batches(), count
+    def _segment_frames(first: SourceFrame, next_frame: Callable[[], SourceFrame | None], ahead: deque,
+                        warm: deque, own: list[int], seg_frames: int, lookahead: int) -> Iterator[SourceFrame]:
+        """The frames one segment computes: its warm-up (`warm`), its own frames from `first` on
+        (at most `seg_frames`, counted in `own[0]`; `warm` ends as the last of them), then up to
+        `lookahead` frames after them, which go back to `ahead` to start the next segment."""
+        yield from list(warm)
+        frame: SourceFrame | None = first
+        while frame is not None:
+            own[0] += 1
+            warm.append(frame)
+            yield frame
+            frame = next_frame() if own[0] < seg_frames else None
+        tail: list[SourceFrame] = []
+        while len(tail) < lookahead and (frame := next_frame()) is not None:
+            tail.append(frame)
+        ahead.extendleft(reversed(tail))
+        yield from tail
 
     @torch.inference_mode()
-    def _stream(self, reader: Iterable[Batch], writer: VideoWriter | _SkipFirst, video: VideoInfo,
+    def _stream(self, reader: Iterable[Batch], writer: VideoWriter | _SegmentFront, video: VideoInfo,
                 progress: ProgressCallback | None, stop: threading.Event | None = None) -> tuple[float, float]:
         """The compute stages; returns the busy seconds of the model stage and of the finishing stage.
 

@@ -26,7 +26,9 @@ class CutDetector:
     A cut is a mean absolute L difference (on a coarse grid, so grain and small motion
     average out) above `threshold` L units that is also `ratio` times the previous frame's
     difference (fast pans raise both), at least `min_interval` frames after the last cut.
-    On the shared clips cuts measure 17-52 and the busiest motion about 8.
+    On the shared clips cuts measure 17-52 and the busiest motion about 8. The start of the
+    stream is not a cut: a cut in the first frames is found too (a segment's warm-up frames
+    start a stream, and a cut among them must reset the smoother before the segment's frames).
     """
 
     def __init__(self, threshold: float = 10.0, ratio: float = 2.5, min_interval: int = 8, grid: int = 32):
@@ -36,7 +38,7 @@ class CutDetector:
         self.grid = grid
         self._previous: torch.Tensor | None = None
         self._previous_diff = 0.0
-        self._since_cut = 0
+        self._since_cut = min_interval
 
     def update(self, L: torch.Tensor) -> torch.Tensor:
         """(B,1,h,w) L in [0,100] -> (B,) bool, True where a frame starts a new shot."""
@@ -78,6 +80,11 @@ class Smoother:
     def flush(self) -> torch.Tensor:
         """The frames still held back at the end of the stream (none for causal smoothers)."""
         return torch.empty(0, 2, 0, 0)
+
+    @property
+    def lookahead(self) -> int:
+        """Frames after frame t that frame t's output depends on (a segment reads that many past its end)."""
+        return 0
 
 
 class NoSmoothing(Smoother):
@@ -136,6 +143,10 @@ class WindowSmoother(Smoother):
         self._shot = -1
         self._first = 0  # stream index of _frames[0]
         self._next = 0  # stream index of the next frame to output
+
+    @property
+    def lookahead(self) -> int:
+        return self.half
 
     def push(self, ab: torch.Tensor, L: torch.Tensor, cuts: torch.Tensor) -> torch.Tensor:
         for frame, cut in zip(ab.split(1), cuts.tolist()):
