@@ -226,6 +226,17 @@ def test_warp_error_consistent_pan_is_near_zero_and_flicker_is_not() -> None:
     assert M.warp_error(ref, ref) < 2e-4
 
 
+def test_a_pair_with_no_trusted_pixel_adds_nothing_to_the_warp_error() -> None:
+    # as Lai et al.'s script (the difference is masked before it is summed): a cut whose
+    # occlusion mask is empty adds 0, not the whole frame's difference
+    a, b = M.to_uint8(texture(24, 32, seed=1)), M.to_uint8(texture(24, 32, seed=2))
+    flow = torch.zeros(24, 32, 2)
+    everywhere = torch.ones(24, 32, dtype=torch.bool)
+    mse = ((a.float() - b.float()) / 255).square().mean().item()
+    assert M._warp_mse(a[0], b[0], flow, everywhere) == pytest.approx(mse) and mse > 0.01
+    assert M._warp_mse(a[0], b[0], flow, ~everywhere) == 0.0
+
+
 # ---------------------------------------------------------------------------------- streaming
 
 

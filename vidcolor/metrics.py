@@ -242,13 +242,14 @@ def rgb_to_gray_u8(frames: torch.Tensor) -> torch.Tensor:
 
 def _warp_mse(prev_u8: torch.Tensor, next_u8: torch.Tensor, flow_fw: torch.Tensor, mask: torch.Tensor) -> float:
     """Mean over the mask's pixels and the channels of (prev - warp(next, flow_fw))^2,
-    frames (C,H,W) uint8 taken as [0,1]; over all pixels if the mask is empty (as Lai et al.)."""
+    frames (C,H,W) uint8 taken as [0,1]; 0 if the mask is empty (a pair with no trusted
+    correspondence, e.g. across a cut: Lai et al.'s script masks the difference, so it adds 0)."""
+    n = int(mask.sum())
+    if n == 0:
+        return 0.0
     prev = prev_u8.float() / 255.0
     nxt = warp(next_u8.float() / 255.0, flow_fw)
     sq = (prev - nxt).square()  # (3,H,W)
-    n = int(mask.sum())
-    if n == 0:
-        return float(sq.double().mean())
     return float(sq[:, mask].double().sum() / (sq.shape[0] * n))
 
 
