@@ -148,7 +148,7 @@ def test_cdc_is_zero_for_static_and_higher_for_flicker() -> None:
 # ---------------------------------------------------------------------------------- flow / warp
 
 
-@pytest.mark.parametrize("max_side", [None, 48])  # 48 < 96: the downscale-and-rescale path
+@pytest.mark.parametrize("max_side", [None, 48, 8])  # 48 < 96: downscale and rescale; 8: held at a 32 px short side
 def test_optical_flow_recovers_a_translation(max_side: int | None) -> None:
     v = translating(2, dx=3, dy=-2)
     g = M.rgb_to_gray_u8(v)

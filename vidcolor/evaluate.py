@@ -29,7 +29,7 @@ from av.video.reformatter import ColorRange, VideoReformatter
 from .errors import InputError
 from .media import OutputOptions, probe
 from .media.probe import open_input
-from .metrics import FLOW_MAX_SIDE, VideoScores, score_video
+from .metrics import FLOW_MAX_SIDE, MismatchError, VideoScores, score_video
 from .temporal import CutDetector
 from .yuv import YuvSpec
 
@@ -123,7 +123,7 @@ def evaluate_pair(pred: str | Path, ref: str | Path, flow_max_side: int | None =
     probe(pred)  # a clear error for a missing or unreadable file
     try:
         scores = score_video(decode_rgb(pred, spec), decode_rgb(ref, spec), flow_max_side)
-    except ValueError as e:  # frame counts or sizes differ: the pair is not a prediction of that reference
+    except MismatchError as e:
         raise InputError(f"{pred} does not match its reference {ref}: {e}") from e
     if scores.frames == 0:
         raise InputError(f"no frames decoded from {pred} / {ref}")

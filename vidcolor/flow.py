@@ -16,6 +16,8 @@ import torch.nn.functional as F
 
 FLOW_MAX_SIDE = 480
 """Default long side (px) for flow estimation; larger frames are scaled down (INTER_AREA)."""
+MIN_SCALED_SIDE = 32
+"""`max_side` never scales the short side below this (DIS fails under 12 px and finds little under ~32)."""
 
 _PRESETS = {"ultrafast": 0, "fast": 1, "medium": 2}  # cv2.DISOPTICAL_FLOW_PRESET_*
 _local = threading.local()
@@ -62,10 +64,11 @@ def optical_flow(
     """Dense flow from `prev` to `next`: (H,W,2) float32 tensor of (dx, dy) in pixels such that
     prev(x, y) ~ next(x + dx, y + dy).
 
-    OpenCV DIS (`preset` "ultrafast", "fast" or "medium"; the metrics use "medium"), on (H,W) uint8 gray frames. If the long side exceeds `max_side`
-    (None: never), both frames are resized with INTER_AREA so it equals `max_side`, and the flow
-    is resized back bilinearly with its vectors rescaled: 4x fewer pixels makes DIS ~2x faster
-    at 720p and ~20x at 1080p, and the metric only needs correspondences, not fine motion.
+    OpenCV DIS (`preset` "ultrafast", "fast" or "medium"; the metrics use "medium"), on (H,W)
+    uint8 gray frames. If the long side exceeds `max_side` (None: never), both frames are resized
+    with INTER_AREA so it equals `max_side` (the short side kept at MIN_SCALED_SIDE or more), and
+    the flow is resized back bilinearly with its vectors rescaled: 4x fewer pixels makes DIS ~2x
+    faster at 720p and ~20x at 1080p, and the metric only needs correspondences, not fine motion.
     """
     cv2 = _cv2()
     a, b = _as_gray_np(prev_gray_u8), _as_gray_np(next_gray_u8)
@@ -73,6 +76,7 @@ def optical_flow(
         raise ValueError(f"flow frames differ in shape: {a.shape} vs {b.shape}")
     h, w = a.shape
     scale = 1.0 if not max_side or max(h, w) <= max_side else max_side / max(h, w)
+    scale = max(scale, min(1.0, MIN_SCALED_SIDE / min(h, w)))
     if scale < 1.0:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)

@@ -341,6 +341,10 @@ class VideoScores:
     warp_error_chroma_ref: float = math.nan
 
 
+class MismatchError(ValueError):
+    """The prediction and the reference are not the same video's frames (count or size)."""
+
+
 def _next_nonempty(it: Iterator[torch.Tensor]) -> torch.Tensor | None:
     for batch in it:
         u8 = to_uint8(batch)
@@ -365,7 +369,7 @@ def _aligned(
         if pbuf is None or rbuf is None:
             if pbuf is not None or rbuf is not None:
                 longer = "prediction" if pbuf is not None else "reference"
-                raise ValueError(f"different numbers of frames: the {longer} goes on after frame {done}")
+                raise MismatchError(f"different numbers of frames: the {longer} goes on after frame {done}")
             return
         n = min(pbuf.shape[0], rbuf.shape[0])
         yield pbuf[:n], rbuf[:n]
@@ -385,7 +389,7 @@ def score_video(
     uint8; the two sides may be cut into batches differently. Memory stays flat whatever the
     length: per-frame values are summed as they come, CDC keeps the last 4 histograms and warp
     error the previous frame. Results equal the whole-video functions (`psnr`, `ssim`, ...) on
-    the concatenated frames. Raises ValueError if the frame counts or sizes differ.
+    the concatenated frames. Raises MismatchError if the frame counts or sizes differ.
     """
     n = 0
     sums = {"psnr": 0.0, "ssim": 0.0, "colorfulness": 0.0, "colorfulness_ref": 0.0}
@@ -394,7 +398,7 @@ def score_video(
     warp_state = _WarpState(flow_max_side)
     for p, r in _aligned(pred_frames_iter, ref_frames_iter):
         if p.shape[1:] != r.shape[1:]:
-            raise ValueError(f"frame sizes differ: {p.shape[-1]}x{p.shape[-2]} vs {r.shape[-1]}x{r.shape[-2]}")
+            raise MismatchError(f"frame sizes differ: {p.shape[-1]}x{p.shape[-2]} vs {r.shape[-1]}x{r.shape[-2]}")
         n += p.shape[0]
         sums["psnr"] += sum(psnr_frames(p, r))
         sums["ssim"] += sum(ssim_frames(p, r))
