@@ -128,6 +128,11 @@ def test_cuts_only_prints_known_cuts_and_writes_nothing(tmp_path, make_video, ti
     assert "2 cuts" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cuts.mp4", "tiny.pt"]
     assert evaluate.find_cuts(clip) == [(10, pytest.approx(10 / 24)), (23, pytest.approx(23 / 24))]
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    result = invoke("run", "--cuts-only", broken, clip, "--model", tiny_model)
+    assert result.exit_code == 1  # the broken file is one line; the clip after it is still listed
+    assert "broken.mp4" in result.output and "cut at frame 23 (0.958 s)" in result.output
 
 
 def test_flow_side_sets_the_resolution_of_the_warp_error_flow(tmp_path, colour_clip, make_video):

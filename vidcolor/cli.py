@@ -197,8 +197,7 @@ def run_command(ctx: click.Context, inputs: tuple[Path, ...], from_list: Path | 
         raise click.BadParameter("must be a non-empty file name part", param_hint="--suffix")
     args = colorizer_args(**model)
     if cuts_only:
-        print_cuts(collect_jobs(inputs, None, None), args["render_size"])
-        return
+        ctx.exit(print_cuts(collect_jobs(inputs, None, None), args["render_size"], ctx.obj["debug"]))
     if output is not None and (output_dir is not None or len(inputs) > 1 or inputs[0].is_dir()):
         raise click.UsageError("-o/--output takes a single input file (use --output-dir for several)")
     jobs = collect_jobs(inputs, output, output_dir, suffix)
@@ -378,15 +377,36 @@ def show_info(info: MediaInfo) -> None:
 
 # -- vidcolor eval (and run --cuts-only) -----------------------------------------------------
 
-def print_cuts(jobs: list[Job], render_size: int) -> None:
-    """`vidcolor run --cuts-only`: each input's cuts as `<file>: cut at frame N (T s)` lines on stdout."""
+def each_on_its_own(jobs: list[tuple[Path, Callable[[], Any]]], debug: bool) -> list[Any]:
+    """Call each job's function; one that fails prints one error line and gives None, and the
+    others go on (the batch rule of `run`, for eval and --cuts-only)."""
+    results = []
+    for path, call in jobs:
+        try:
+            results.append(call())
+        except Exception as exc:
+            if debug:
+                raise
+            print_error(_one_line(str(exc) if isinstance(exc, VidcolorError)
+                                  else f"{path}: internal error: {exc.__class__.__name__}: {exc}"))
+            results.append(None)
+    return results
+
+
+def print_cuts(jobs: list[Job], render_size: int, debug: bool) -> int:
+    """`vidcolor run --cuts-only`: each input's cuts as `<file>: cut at frame N (T s)` lines on
+    stdout, printed as each file is done; returns the exit status (1 if a file failed)."""
     from .evaluate import find_cuts
 
-    for job in jobs:
-        cuts = find_cuts(job.input, render_size)
-        click.echo(f"{job.input}: {len(cuts)} cut{'s' if len(cuts) != 1 else ''}")
+    def report(path: Path) -> bool:
+        cuts = find_cuts(path, render_size)
+        click.echo(f"{path}: {len(cuts)} cut{'s' if len(cuts) != 1 else ''}")
         for index, seconds in cuts:
-            click.echo(f"{job.input}: cut at frame {index} ({seconds:.3f} s)")
+            click.echo(f"{path}: cut at frame {index} ({seconds:.3f} s)")
+        return True
+
+    done = each_on_its_own([(job.input, lambda path=job.input: report(path)) for job in jobs], debug)
+    return 0 if all(done) else 1
 
 
 EVAL_COLUMNS = (("PSNR dB", "psnr", "{:.2f}"), ("SSIM", "ssim", "{:.4f}"), ("colorful", "colorfulness", "{:.1f}"),
@@ -438,16 +458,9 @@ def eval_command(ctx: click.Context, videos: tuple[Path, ...], colorize: bool, j
             raise click.UsageError("give PRED REF pairs (or --colorize REF...)")
         jobs = [(videos[i], lambda i=i: evaluate.evaluate_pair(videos[i], videos[i + 1], flow_max_side))
                 for i in range(0, len(videos), 2)]
-    results, failed = [], 0
-    for video, score in jobs:  # one bad video never stops the others
-        try:
-            results.append(score())
-        except Exception as exc:
-            if ctx.obj["debug"]:
-                raise
-            failed += 1
-            print_error(_one_line(str(exc) if isinstance(exc, VidcolorError)
-                                  else f"{video}: internal error: {exc.__class__.__name__}: {exc}"))
+    scored = each_on_its_own(jobs, ctx.obj["debug"])
+    results = [r for r in scored if r is not None]
+    failed = len(scored) - len(results)
     if not results:
         ctx.exit(1)
     how = f" (--smoothing {model['smoothing']}{' --guided' if model['guided'] else ''})" if colorize else ""
