@@ -188,3 +188,17 @@ def test_lazy_command_that_cannot_import():
 
 def test_train_group_is_registered():
     assert "train" in cli.list_commands(click.Context(cli))
+
+
+def test_a_closed_stdout_ends_the_command_quietly(tmp_path, make_video):
+    """`vidcolor run --cuts-only ... | head -1`: the reader leaving is not an error to report."""
+    import subprocess
+    import sys
+
+    clip = make_video(tmp_path / "cuts.mp4", width=96, height=64, frames=20, cuts=(10,))
+    process = subprocess.Popen([sys.executable, "-m", "vidcolor", "run", "--cuts-only", str(clip), str(clip)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()  # before the first line is written
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 1
+    assert "Traceback" not in err and "internal error" not in err and "BrokenPipe" not in err, err

@@ -8,6 +8,7 @@ and in `vidcolor.pipeline`. Every failure reaches the user as one red line (the 
 from __future__ import annotations
 
 import importlib
+import os
 import signal
 import sys
 import threading
@@ -89,6 +90,9 @@ class VidcolorGroup(LazyGroup):
         except KeyboardInterrupt:
             print_error("interrupted")
             ctx.exit(130)
+        except BrokenPipeError:  # `vidcolor run --cuts-only ... | head`: the reader left, nothing to say
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            ctx.exit(1)
         except Exception as exc:
             if ctx.params.get("debug"):
                 raise
@@ -384,6 +388,8 @@ def each_on_its_own(jobs: list[tuple[Path, Callable[[], Any]]], debug: bool) -> 
     for path, call in jobs:
         try:
             results.append(call())
+        except BrokenPipeError:  # our own stdout, not the job: stop quietly
+            raise
         except Exception as exc:
             if debug:
                 raise
