@@ -1,5 +1,8 @@
+import json
+
 import av
 import click
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -143,6 +146,35 @@ def test_folders_and_output_dir(tmp_path, make_video, model):
 def test_option_bounds(clip, model, args):
     result = run(clip, *args, model=model)
     assert result.exit_code == 2 and "Invalid value" in result.output
+
+
+@pytest.mark.parametrize("value", ["3.5", "-1", "nan", "inf"])
+def test_saturation_out_of_bounds(clip, model, value):
+    """Checked before any file is touched, by the same check as Colorizer's: one line, exit 1."""
+    one_error_line(run(clip, "--saturation", value, model=model), "saturation must be a number from 0 to 3")
+    assert not clip.with_name("clip_color.mp4").exists()
+
+
+def test_saturation_in_help():
+    for command in ("run", "eval"):
+        text = " ".join(invoke(command, "--help").output.split())
+        assert "--saturation S" in text and "by S, from 0 to 3: 0 gray, 1 as predicted" in text, command
+
+
+def test_saturation_reaches_run_and_eval(tmp_path, make_video, read_video, model):
+    """The option is wired through the shared model options: --saturation 0 makes run's output and
+    eval --colorize's prediction gray, and eval records it."""
+    clip = make_video(tmp_path / "c.mp4", frames=6, gray=False)
+    assert run(clip, "--saturation", 0, "-o", tmp_path / "gray.mp4", model=model).exit_code == 0
+    planes = read_video(tmp_path / "gray.mp4", planes=True).planes
+    assert max(np.abs(p[i].astype(int) - 128).max() for p in planes for i in (1, 2)) <= 1
+    report = tmp_path / "eval.json"
+    result = invoke("eval", "--colorize", clip, "--model", model, "--render-size", 64, "--preset", "ultrafast",
+                    "--saturation", 0, "--json", report)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(report.read_text())
+    assert doc["options"]["saturation"] == 0.0
+    assert doc["videos"][0]["colorfulness"] < 1 < doc["videos"][0]["colorfulness_ref"]
 
 
 def test_single_output_needs_single_input(clip, model):

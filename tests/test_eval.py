@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from vidcolor import evaluate
 from vidcolor.cli import cli
+from vidcolor.fd import lite0_unavailable
 from vidcolor.metrics import PSNR_CAP_DB
 
 
@@ -80,7 +81,8 @@ def test_eval_pairs_and_length_mismatch(tmp_path, colour_clip, make_video):
     short = make_video(tmp_path / "short.mp4", width=128, height=72, frames=5, gray=False)
     small = make_video(tmp_path / "small.mp4", width=64, height=36, frames=12, gray=False)
     report = tmp_path / "scores.json"
-    result = invoke("eval", short, colour_clip, small, colour_clip, colour_clip, colour_clip, "--json", report)
+    result = invoke("eval", short, colour_clip, small, colour_clip, colour_clip, colour_clip, "--no-fd",
+                    "--json", report)
     # each bad pair is one line; the good pair after them is still scored; the exit says something failed
     assert result.exit_code == 1
     assert "different numbers of frames: the reference goes on after frame 5" in result.output
@@ -106,6 +108,11 @@ def test_eval_colorize_runs_the_model_and_writes_json(tmp_path, colour_clip, neu
     neutral = doc["videos"][0]
     assert doc["options"]["smoothing"] == "window" and neutral["fps"] > 0
     assert neutral["colorfulness"] < 2  # gray output: the reference's luma, no colour
+    assert neutral["colorfulness_ratio"] < 0.05 and neutral["delta_cf"] < -10
+    if lite0_unavailable() is None:  # --colorize scores fd_lite0 too: gray is far from the colour frames
+        assert neutral["fd_lite0"] > 1.0
+    else:
+        assert neutral["fd_lite0"] is None and "vidcolor[train]" in doc["options"]["fd_lite0"]
     assert (tmp_path / "kept" / "colour_color.mp4").is_file()
     coloured = evaluate.evaluate_colorize(colour_clip, _colorizer(tiny_model))
     assert coloured.scores.colorfulness > neutral["colorfulness"] + 10  # the model's colour got through
@@ -140,7 +147,7 @@ def test_flow_side_sets_the_resolution_of_the_warp_error_flow(tmp_path, colour_c
     scores = {}
     for side in (0, 32):
         report = tmp_path / f"side{side}.json"
-        assert invoke("eval", gray, colour_clip, "--flow-side", side, "--json", report).exit_code == 0
+        assert invoke("eval", gray, colour_clip, "--flow-side", side, "--no-fd", "--json", report).exit_code == 0
         doc = json.loads(report.read_text())
         assert doc["options"]["flow_side"] == side
         scores[side] = doc["videos"][0]

@@ -264,6 +264,9 @@ def test_score_video_equals_whole_video_functions_for_any_batching() -> None:
         "cdc_chroma_ref": M.cdc_chroma(ref),
         "warp_error_chroma": M.warp_error_chroma(pred, ref),
         "warp_error_chroma_ref": M.warp_error_chroma(ref, ref),
+        "colorfulness_ratio": M.colorfulness(pred) / M.colorfulness(ref),
+        "delta_cf": M.colorfulness(pred) - M.colorfulness(ref),
+        "fd_lite0": math.nan,  # not asked for (no `fd` given)
     }
     assert expected["warp_error"] > 2 * expected["warp_error_ref"] and expected["cdc"] > expected["cdc_ref"]
     cuts = [
@@ -274,11 +277,11 @@ def test_score_video_equals_whole_video_functions_for_any_batching() -> None:
     ]
     for p_cut, r_cut in cuts:
         got = M.score_video(iter(_splits(pred, p_cut)), iter(_splits(ref, r_cut)))
-        assert dataclasses.asdict(got) == pytest.approx(expected, rel=1e-9, abs=1e-12), (p_cut, r_cut)
+        assert dataclasses.asdict(got) == pytest.approx(expected, rel=1e-9, abs=1e-12, nan_ok=True), (p_cut, r_cut)
     # uint8 frames and single (3,H,W) frames from a generator give the same numbers
     gen = (f for f in M.to_uint8(pred))
     got = M.score_video(gen, [M.to_uint8(ref)])
-    assert dataclasses.asdict(got) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    assert dataclasses.asdict(got) == pytest.approx(expected, rel=1e-9, abs=1e-12, nan_ok=True)
 
 
 def test_score_video_rejects_different_lengths_and_sizes() -> None:

@@ -10,7 +10,7 @@ import torch
 
 from vidcolor import pipeline
 from vidcolor.color import rgb_to_lab
-from vidcolor.errors import DeviceError, ModelError, OutputError
+from vidcolor.errors import DeviceError, ModelError, OptionError, OutputError
 from vidcolor.media import OutputOptions
 from vidcolor.pipeline import Colorizer, RunResult, pad_to_multiple, render_shape, resolve_device
 
@@ -218,6 +218,72 @@ def test_colorize_tensor_api(models):
     assert (lab_in[:, 0] - lab_out[:, 0]).abs().mean() < 1.0
     assert lab_out[:, 1].mean() > 30 and lab_out[:, 2].mean() > 20
     assert colorizer.colorize(rgb, temporal=True).shape == rgb.shape
+
+
+# -- --saturation: ab scaled right after the model, on every colouring path ----------------------
+
+@pytest.fixture(scope="module")
+def moderate_model(tmp_path_factory, make_model):
+    """Colour well inside the gamut even when doubled (ab ~ (11, 9) Lab units), so 2x is not clipped."""
+    return make_model(tmp_path_factory.mktemp("moderate") / "moderate.pt", ab=(0.1, 0.08))
+
+
+def test_saturation_scales_predicted_ab(models):
+    """predict_ab (the one place ab is produced) gives exactly S x the unscaled prediction, bounds included."""
+    L = torch.linspace(20, 80, 64 * 96).reshape(1, 1, 64, 96)
+    base = Colorizer(models["colour"], device="cpu", render_size=64).predict_ab(L)
+    assert base.abs().mean() > 30
+    for s in (0.0, 0.5, 1.0, 2.0, 3.0):
+        scaled = Colorizer(models["colour"], device="cpu", render_size=64, saturation=s).predict_ab(L)
+        assert torch.equal(scaled, base * s), s
+
+
+@pytest.mark.parametrize("temporal", [False, True])
+def test_saturation_in_colorize(moderate_model, temporal):
+    """The tensor API (eval, benchmarks): S = 2 doubles the output's Lab ab, S = 0 gives gray, L* kept."""
+    rgb = torch.rand(3, 3, 48, 80, generator=torch.Generator().manual_seed(1)) * 0.3 + 0.35
+    ab, L = {}, {}
+    for s in (1.0, 2.0, 0.0):
+        lab = rgb_to_lab(Colorizer(moderate_model, device="cpu", render_size=64, saturation=s).colorize(rgb, temporal))
+        L[s], ab[s] = lab[:, :1], lab[:, 1:]
+    assert ab[1.0].abs().mean() > 5
+    ratio = ab[2.0].abs().mean() / ab[1.0].abs().mean()
+    assert abs(ratio - 2) < 0.02, ratio
+    assert ab[0.0].abs().max() < 0.5
+    assert (L[2.0] - L[1.0]).abs().max() < 0.5
+
+
+def test_saturation_in_run(tmp_path, make_video, read_video, moderate_model):
+    """The streaming pass: --saturation 1 is bit-identical to no option, 2 doubles the decoded chroma,
+    0 gives neutral Cb/Cr."""
+    source = make_video(tmp_path / "clip.mp4", frames=12, cuts=(2, 4))
+
+    def run(name: str, **kwargs) -> Path:
+        return Colorizer(moderate_model, device="cpu", render_size=64, **kwargs).run(source, tmp_path / name).output
+
+    default, one, double, gray = run("d.mp4"), run("1.mp4", saturation=1.0), run("2.mp4", saturation=2.0), \
+        run("0.mp4", saturation=0.0)
+    assert one.read_bytes() == default.read_bytes()
+    planes = {path: read_video(path, planes=True) for path in (default, one, double, gray)}
+    assert len(planes[default].planes) == 12
+    for pa, pb in zip(planes[default].planes, planes[one].planes):
+        assert all(np.array_equal(x, y) for x, y in zip(pa, pb))
+    a1, b1 = decoded_ab(default, index=8)
+    a2, b2 = decoded_ab(double, index=8)
+    assert a1 > 5 and b1 > 4
+    assert abs(a2 / a1 - 2) < 0.15 and abs(b2 / b1 - 2) < 0.15, (a1, b1, a2, b2)
+    # Cb/Cr are not linear in ab and the white disc clips: about 1.83x here (1.0 without the scaling)
+    ratio = chroma_deviation(planes[double]) / chroma_deviation(planes[default])
+    assert 1.7 < ratio < 2.05, ratio
+    assert chroma_deviation(planes[gray]) < 0.5
+
+
+@pytest.mark.parametrize("value", [-0.1, 3.01, float("nan"), float("inf"), "much"])
+def test_saturation_out_of_bounds(models, value):
+    """A clear one-line error, a ValueError to API callers, raised before the model is loaded."""
+    with pytest.raises(OptionError, match="saturation must be a number from 0 to 3") as info:
+        Colorizer(models["colour"], device="cpu", saturation=value)
+    assert isinstance(info.value, ValueError) and "\n" not in str(info.value)
 
 
 def test_frame_lightness_matches_full_resolution_lab():

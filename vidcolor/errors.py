@@ -22,3 +22,6 @@ class ModelError(VidcolorError):
 class DeviceError(VidcolorError):
     """The requested compute device is not available."""
 
+
+class OptionError(VidcolorError, ValueError):
+    """An option's value is outside its bounds or not a number (a ValueError to API callers)."""

@@ -8,7 +8,8 @@ Two ways in:
   reference.
 Both decode with PyAV in batches and score with `metrics.score_video`, so memory stays flat
 whatever the length. Frames are turned into 8-bit RGB with the reference's own matrix and
-range (as `vidcolor info` reports them) for both videos.
+range (as `vidcolor info` reports them) for both videos. Given a `fd.Lite0Features`, they
+also score fd_lite0 between the prediction's and the reference's frames (every `fd_every`-th).
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ import torch
 from av.video.reformatter import ColorRange, VideoReformatter
 
 from .errors import InputError
+from .fd import FD_EVERY, FdPair, Lite0Features
 from .media import OutputOptions, probe
 from .media.probe import open_input
-from .metrics import FLOW_MAX_SIDE, MismatchError, VideoScores, score_video
+from .metrics import FLOW_MAX_SIDE, MismatchError, VideoScores, colorfulness_ratio, delta_cf, score_video
 from .temporal import CutDetector
 from .yuv import YuvSpec
 
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
 BATCH = 8
 _SWS_COLORSPACE = {"bt601": "itu601", "bt709": "itu709", "bt2020": "bt2020"}
 METRIC_FIELDS = ("psnr", "ssim", "colorfulness", "colorfulness_ref", "cdc", "cdc_ref", "warp_error", "warp_error_ref",
-                 "cdc_chroma", "cdc_chroma_ref", "warp_error_chroma", "warp_error_chroma_ref")
+                 "cdc_chroma", "cdc_chroma_ref", "warp_error_chroma", "warp_error_chroma_ref", "fd_lite0")
 
 
 def _frames(path: Path) -> Iterator[av.VideoFrame]:
@@ -116,13 +118,18 @@ class EvalResult:
         return {"name": self.name, "pred": self.pred, "ref": self.ref, **asdict(self.scores), "fps": self.fps}
 
 
-def evaluate_pair(pred: str | Path, ref: str | Path, flow_max_side: int | None = FLOW_MAX_SIDE) -> EvalResult:
-    """Score a colorized video against its colour reference (same frame count and size)."""
+def evaluate_pair(pred: str | Path, ref: str | Path, flow_max_side: int | None = FLOW_MAX_SIDE,
+                  fd: Lite0Features | None = None, fd_every: int = FD_EVERY) -> EvalResult:
+    """Score a colorized video against its colour reference (same frame count and size).
+
+    `fd`: also fd_lite0 between the two videos' frames, every `fd_every`-th (otherwise NaN).
+    """
     pred, ref = Path(pred), Path(ref)
     spec = probe(ref).video.color.yuv_spec
     probe(pred)  # a clear error for a missing or unreadable file
+    pair = FdPair(fd, fd_every) if fd is not None else None
     try:
-        scores = score_video(decode_rgb(pred, spec), decode_rgb(ref, spec), flow_max_side)
+        scores = score_video(decode_rgb(pred, spec), decode_rgb(ref, spec), flow_max_side, pair)
     except MismatchError as e:
         raise InputError(f"{pred} does not match its reference {ref}: {e}") from e
     if scores.frames == 0:
@@ -131,10 +138,12 @@ def evaluate_pair(pred: str | Path, ref: str | Path, flow_max_side: int | None =
 
 
 def evaluate_colorize(ref: str | Path, colorizer: Colorizer, options: OutputOptions | None = None,
-                      flow_max_side: int | None = FLOW_MAX_SIDE, keep: str | Path | None = None) -> EvalResult:
+                      flow_max_side: int | None = FLOW_MAX_SIDE, keep: str | Path | None = None,
+                      fd: Lite0Features | None = None, fd_every: int = FD_EVERY) -> EvalResult:
     """Gray `ref`, colorize it with `colorizer.run` (the `vidcolor run` path) and score the result.
 
     `keep`: also save the colorized video there (otherwise it lives in a temp folder).
+    `fd`, `fd_every`: as `evaluate_pair`.
     """
     ref = Path(ref)
     options = options or OutputOptions()
@@ -143,18 +152,23 @@ def evaluate_colorize(ref: str | Path, colorizer: Colorizer, options: OutputOpti
         out = Path(keep) if keep else Path(tmp) / f"color{gray.suffix}"
         run = colorizer.run(gray, out, OutputOptions(codec=options.codec, crf=options.crf, preset=options.preset,
                                                      pix_fmt=options.pix_fmt, overwrite=True))
-        result = evaluate_pair(out, ref, flow_max_side)
+        result = evaluate_pair(out, ref, flow_max_side, fd, fd_every)
     result.pred = str(keep) if keep else None
     result.fps = run.fps
     return result
 
 
 def mean_row(results: list[EvalResult]) -> dict[str, Any]:
-    """Plain mean over videos of every metric (each video counts once, whatever its length)."""
+    """Plain mean over videos of every metric (each video counts once, whatever its length);
+    the colourfulness ratio and delta-CF are those of the mean colourfulness (so one near-gray
+    reference cannot blow the ratio up). fd_lite0 is the mean of the per-video distances, not the
+    distance of the pooled frames: no video's 1280x1280 feature sums are kept after it is scored."""
     row: dict[str, Any] = {"name": "mean", "frames": sum(r.scores.frames for r in results)}
     for key in METRIC_FIELDS:
         values = [getattr(r.scores, key) for r in results if not math.isnan(getattr(r.scores, key))]
         row[key] = sum(values) / len(values) if values else math.nan
+    row["colorfulness_ratio"] = colorfulness_ratio(row["colorfulness"], row["colorfulness_ref"])
+    row["delta_cf"] = delta_cf(row["colorfulness"], row["colorfulness_ref"])
     fps = [r.fps for r in results if r.fps]
     row["fps"] = sum(fps) / len(fps) if fps else None
     return row

@@ -5,7 +5,8 @@ tensor of frames (T,3,H,W) RGB, either float in [0,1] or uint8 in [0,255]; a sin
 is read as T = 1. Float frames are clamped to [0,1], scaled by 255 and rounded to the nearest
 integer (`to_uint8`) before anything is measured: every metric here is defined on 8-bit RGB, as
 the published tables that use them (PSNR, SSIM, colourfulness, CDC, warp error) measure the
-8-bit frames written to disk. Frames are sRGB as decoded; no colour management is applied.
+8-bit frames written to disk. The feature distance fd_lite0 (a model, not a formula) lives in
+`vidcolor.fd`; `score_video` only feeds it frames. Frames are sRGB as decoded; no colour management is applied.
 
 Every video-level number is a plain mean over frames (or frame pairs) of a per-frame value, so
 `score_video` can compute it in one streaming pass and get the same result as the functions
@@ -22,6 +23,7 @@ import math
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import kornia.metrics
 import torch
@@ -149,6 +151,22 @@ def colorfulness(frames: torch.Tensor) -> float:
     frames.
     """
     return _mean(colorfulness_frames(frames))
+
+
+def colorfulness_ratio(pred_cf: float, ref_cf: float) -> float:
+    """Prediction's colourfulness over the truth's (1 is the truth's amount of colour, 0 gray,
+    above 1 oversaturated); NaN for a colourless truth (nothing to be a fraction of).
+
+    PSNR rewards gray output; this (and `delta_cf`) says how much colour there is. Taken on the
+    set-level means (mean over frames of each), not per frame, so near-gray frames cannot blow up.
+    """
+    return pred_cf / ref_cf if ref_cf > 0 else math.nan
+
+
+def delta_cf(pred_cf: float, ref_cf: float) -> float:
+    """Delta-CF = prediction's colourfulness - truth's (0 is right, negative too gray), as
+    colorization papers tabulate it (e.g. DDColor); same scale as `colorfulness`."""
+    return pred_cf - ref_cf
 
 
 # --------------------------------------------------------------------------------------------
@@ -339,6 +357,17 @@ class VideoScores:
     cdc_chroma_ref: float = math.nan
     warp_error_chroma: float = math.nan  # warp error on Cb, Cr only (`warp_error_chroma`)
     warp_error_chroma_ref: float = math.nan
+    colorfulness_ratio: float = math.nan  # colorfulness / colorfulness_ref (`colorfulness_ratio`), 1 is right
+    delta_cf: float = math.nan  # colorfulness - colorfulness_ref (`delta_cf`), 0 is right
+    fd_lite0: float = math.nan  # Fréchet distance on Lite0 features (`vidcolor.fd`), NaN if not computed
+
+
+class FrameSetSink(Protocol):
+    """What `score_video` feeds aligned chunks to for a set-level score (`vidcolor.fd.FdPair`)."""
+
+    def add(self, pred: torch.Tensor, ref: torch.Tensor) -> None: ...
+
+    def value(self) -> float: ...
 
 
 class MismatchError(ValueError):
@@ -382,8 +411,11 @@ def score_video(
     pred_frames_iter: Iterable[torch.Tensor],
     ref_frames_iter: Iterable[torch.Tensor],
     flow_max_side: int | None = FLOW_MAX_SIDE,
+    fd: FrameSetSink | None = None,
 ) -> VideoScores:
     """All metrics of a predicted video against its reference in one streaming pass.
+
+    `fd`: also given every aligned uint8 chunk, its `value()` becomes `fd_lite0` (NaN without).
 
     Both arguments yield batches (T_i,3,H,W) (or single frames (3,H,W)), float in [0,1] or
     uint8; the two sides may be cut into batches differently. Memory stays flat whatever the
@@ -410,6 +442,8 @@ def score_video(
             cdc_pred_c.add(to_chroma_u8(p[i])[0])
             cdc_ref_c.add(to_chroma_u8(r[i])[0])
             warp_state.add(p[i], r[i])
+        if fd is not None:
+            fd.add(p, r)
     means = {k: (v / n if n else math.nan) for k, v in sums.items()}
     return VideoScores(
         frames=n,
@@ -421,5 +455,8 @@ def score_video(
         cdc_chroma_ref=cdc_ref_c.value(),
         warp_error_chroma=warp_state.chroma_value(),
         warp_error_chroma_ref=warp_state.chroma_value(of_ref=True),
+        colorfulness_ratio=colorfulness_ratio(means["colorfulness"], means["colorfulness_ref"]),
+        delta_cf=delta_cf(means["colorfulness"], means["colorfulness_ref"]),
+        fd_lite0=fd.value() if fd is not None and n else math.nan,
         **means,
     )

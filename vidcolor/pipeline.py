@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from .checkpoint import default_model_path, load_generator
 from .color import denormalize_ab, gray_lightness, join_lab, lab_to_rgb, normalize_l, rgb_to_lab
+from .controls import DEFAULT_SATURATION, check_saturation
 from .errors import DeviceError, InputError, ModelError
 from .media import (
     Batch,
@@ -272,13 +273,22 @@ class Colorizer:
     `run()` on CPU; None leaves IO_THREADS cores to decoding and encoding, because OpenMP
     threads that wait for busy cores slow every tensor op down (on 2 cores: 2.4 fps with 2
     threads against 18 fps with 1, on chaplin.mp4 with a tiny model).
+
+    `saturation` S scales the predicted chroma: ab becomes S x ab right after the model, in
+    `predict_ab`, so `run()` and `colorize()` smooth and upsample the same scaled colour (both are
+    linear in ab, so the order only matters where RGB clips). S = 0 gives gray, S = 1 skips the
+    multiplication (bit-identical to no option); bounds: `controls.SATURATION_RANGE`. Scaling ab
+    is the contract for every model: a future bin-classification head could also tie its decoding
+    temperature to S, but it must still give S x its decoded ab.
     """
 
     segment_seconds: float = DEFAULT_SEGMENT_SECONDS  # see run()
 
     def __init__(self, model: str | Path | None = None, device: str = "auto", render_size: int = 256,
                  batch_size: int | None = None, smoothing: str = DEFAULT_SMOOTHING, strength: float | None = None,
-                 cpu_threads: int | None = None, window: int | None = None, guided: bool = False):
+                 cpu_threads: int | None = None, window: int | None = None, guided: bool = False,
+                 saturation: float = DEFAULT_SATURATION):
+        self.saturation = check_saturation(saturation)  # before loading the model: a bad option fails at once
         self.device = resolve_device(device)
         path = Path(model) if model is not None else default_model_path()
         if model is None and not path.is_file():
@@ -316,12 +326,14 @@ class Colorizer:
         return lab_to_rgb(join_lab(L, ab)).to(rgb.device)
 
     def predict_ab(self, L: torch.Tensor) -> torch.Tensor:
-        """(B,1,h,w) L in [0,100] -> (B,2,h,w) ab in Lab units; pads to the model's multiple and crops back."""
+        """(B,1,h,w) L in [0,100] -> (B,2,h,w) ab in Lab units, times `saturation`; pads to the model's
+        multiple and crops back. The one place ab is produced, so every colouring path gets the same S."""
         h, w = L.shape[-2:]
         x = pad_to_multiple(normalize_l(L.float()), self.net.size_multiple).contiguous(memory_format=torch.channels_last)
         with torch.autocast("cuda", dtype=torch.float16) if self.cuda else nullcontext():
             out = self.net(x)
-        return denormalize_ab(out[..., :h, :w])
+        ab = denormalize_ab(out[..., :h, :w])
+        return ab if self.saturation == 1.0 else ab * self.saturation
 
     # -- the file API ---------------------------------------------------------------------
 
@@ -382,7 +394,8 @@ class Colorizer:
         )
 
     def _identity(self, source: Path, options: OutputOptions, batch_size: int, seg_frames: int) -> dict:
-        """What must match for a work folder to be reused: source, model, every option that changes the output."""
+        """What must match for a work folder to be reused: source, model, every option that changes the output
+        (`settings`: every scalar attribute, so render size, smoothing, guided and saturation, not threads or batch)."""
         settings = {k: v for k, v in vars(self).items()
                     if k not in ("cpu_threads", "batch_size") and isinstance(v, (str, int, float, bool, type(None)))}
         output_options = {k: v for k, v in asdict(options).items() if k != "overwrite"}

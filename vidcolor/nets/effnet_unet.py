@@ -11,6 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..color import AB_SCALE
+from ..colorbins import DEFAULT_TEMPERATURE, annealed_mean, gamut_bins
+
 # (repeats, kernel, stride, expand, out_channels) per stage, EfficientNet-Lite0.
 LITE0_STAGES = [(1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
                 (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320)]
@@ -20,6 +23,11 @@ SKIP_CHANNELS = (16, 24, 40, 112, 320)
 BN_EPS, BN_MOMENTUM = 1e-3, 0.01
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# The TF EfficientNet-Lite builder that these weights come from feeds (x - 127) / 128 on 0-255 RGB.
+TF_MEAN = (127.0 / 255.0,) * 3
+TF_STD = (128.0 / 255.0,) * 3
+INPUT_NORMS = {"imagenet": (IMAGENET_MEAN, IMAGENET_STD), "tf": (TF_MEAN, TF_STD)}
+HEADS = ("regression", "bins")
 
 
 class MBConv(nn.Module):
@@ -47,19 +55,26 @@ class MBConv(nn.Module):
         return x + y if self.residual else y
 
 
+def lite0_trunk() -> tuple[nn.Conv2d, nn.BatchNorm2d, nn.ModuleList]:
+    """The Lite0 stem conv, its BatchNorm and the 16 MBConv blocks, named as the ImageNet weights."""
+    blocks, cin = [], 32
+    for repeats, k, s, e, cout in LITE0_STAGES:
+        for i in range(repeats):
+            blocks.append(MBConv(cin, cout, k, s if i == 0 else 1, e))
+            cin = cout
+    return (nn.Conv2d(3, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32, eps=BN_EPS, momentum=BN_MOMENTUM),
+            nn.ModuleList(blocks))
+
+
 class Lite0Encoder(nn.Module):
-    def __init__(self):
+    def __init__(self, input_norm: str = "imagenet"):
         super().__init__()
-        self._conv_stem = nn.Conv2d(3, 32, 3, 2, 1, bias=False)
-        self._bn0 = nn.BatchNorm2d(32, eps=BN_EPS, momentum=BN_MOMENTUM)
-        blocks, cin = [], 32
-        for repeats, k, s, e, cout in LITE0_STAGES:
-            for i in range(repeats):
-                blocks.append(MBConv(cin, cout, k, s if i == 0 else 1, e))
-                cin = cout
-        self._blocks = nn.ModuleList(blocks)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        if input_norm not in INPUT_NORMS:
+            raise ValueError(f"unknown input_norm {input_norm!r} (known: {', '.join(INPUT_NORMS)})")
+        mean, std = INPUT_NORMS[input_norm]
+        self._conv_stem, self._bn0, self._blocks = lite0_trunk()
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         # The ImageNet stem expects normalised RGB: a gray image is L repeated on all three channels.
@@ -91,29 +106,73 @@ class DecoderBlock(nn.Module):
         return self.conv2(self.conv1(torch.cat([x, skip], 1)))
 
 
-class EffNetUnet(nn.Module):
-    """Lite0 encoder + light U-Net decoder; ab is predicted at 1/2 resolution and upsampled,
-    since chroma carries little high-frequency detail (the full-resolution L supplies it)."""
+class GlobalContext(nn.Module):
+    """Fuses the pooled top features into every bottleneck position (Iizuka et al. 2016), so a
+    frame's colours agree with what the whole scene is (a beach, a forest, a room)."""
 
-    def __init__(self, decoder_channels: tuple[int, ...] = (128, 96, 64, 32)):
+    def __init__(self, channels: int, hidden: int = 256):
         super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, channels))
+        self.fuse = nn.Sequential(nn.Conv2d(2 * channels, channels, 1), nn.ReLU(inplace=True))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        g = self.mlp(x.mean(dim=(2, 3)))[:, :, None, None]
+        return self.fuse(torch.cat([x, g.expand_as(x)], 1))
+
+
+class EffNetUnet(nn.Module):
+    """Lite0 encoder + light U-Net decoder. ab is predicted below full resolution and upsampled,
+    since chroma carries little high-frequency detail (the full-resolution L supplies it).
+
+    `head` "regression": tanh ab at 1/2 resolution (trained with L1). "bins": logits over the
+    in-gamut ab bins at 1/4 resolution (trained with rebalanced cross-entropy), decoded by the
+    annealed mean at `temperature`. `forward` returns ab/110 at the input's size either way, so
+    the pipeline does not care which head a model has.
+    """
+
+    def __init__(self, decoder_channels: tuple[int, ...] = (128, 96, 64, 32), head: str = "regression",
+                 global_context: bool = False, input_norm: str = "imagenet",
+                 temperature: float = DEFAULT_TEMPERATURE):
+        super().__init__()
+        if head not in HEADS:
+            raise ValueError(f"unknown head {head!r} (known: {', '.join(HEADS)})")
         self.size_multiple = 32
-        self.encoder = Lite0Encoder()
+        self.head_kind = head
+        self.temperature = float(temperature)
+        self.encoder = Lite0Encoder(input_norm)
+        self.context = GlobalContext(SKIP_CHANNELS[-1]) if global_context else None
+        channels = tuple(decoder_channels)
+        if head == "bins":  # the bins are predicted at 1/4 resolution: no stride-2 decoder block
+            channels = channels[:3]
         blocks, cin = [], SKIP_CHANNELS[-1]
-        for cskip, cout in zip(reversed(SKIP_CHANNELS[:-1]), decoder_channels):
+        for cskip, cout in zip(reversed(SKIP_CHANNELS[:-1]), channels):
             blocks.append(DecoderBlock(cin, cskip, cout))
             cin = cout
         self.decoder = nn.ModuleList(blocks)
-        self.head = nn.Conv2d(cin, 2, 3, 1, 1)
+        if head == "bins":
+            centers = gamut_bins()
+            self.register_buffer("bin_centers", centers, persistent=False)
+            self.head = nn.Sequential(_conv_bn_relu(cin, 128), nn.Conv2d(128, len(centers), 1))
+        else:
+            self.head = nn.Conv2d(cin, 2, 3, 1, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_train(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(ab/110 at the input's size, bin logits at 1/4 size or None for the regression head)."""
         feats = self.encoder(x)
         y = feats[-1]
+        if self.context is not None:
+            y = self.context(y)
         for block, skip in zip(self.decoder, reversed(feats[:-1])):
             y = block(y, skip)
-        y = torch.tanh(self.head(y))
-        return F.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        if self.head_kind == "bins":
+            logits = self.head(y)
+            ab = annealed_mean(logits, self.bin_centers, self.temperature) / AB_SCALE
+        else:
+            logits, ab = None, torch.tanh(self.head(y))
+        return F.interpolate(ab, size=x.shape[-2:], mode="bilinear", align_corners=False), logits
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_train(x)[0]
     def load_imagenet_encoder(self, state_dict: dict[str, torch.Tensor]) -> int:
         """Copy ImageNet weights into the encoder; returns how many tensors were loaded."""
         own = self.encoder.state_dict()

@@ -1,0 +1,100 @@
+"""Training throughput (images/s) of several recipes, measured side by side in one process.
+
+Each recipe is a set of `TrainConfig` overrides. The recipes' trainers are built once, then timed
+in interleaved rounds (recipe A, B, C, A, B, C, ...) so that machine noise hits them alike; the
+median of the rounds is reported. A step includes fetching its batch (JPEG decoding and workers
+for the on-disk pack, tensor crops for the in-memory one).
+
+    python benchmarks/train_speed.py --data ~/vidcolor-runs/pack192 --rounds 3 --steps 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from train.loop import TrainConfig, Trainer  # noqa: E402
+
+RECIPES: dict[str, dict] = {
+    # What trained the shipped model: 160 px, batch 16, full fine-tuning, JPEG pack with a worker.
+    "today (160px, b16, full fine-tune)": dict(size=160, batch=16, workers=1, precision="fp32"),
+    "in-memory, 128px, b32, full fine-tune, auto precision": dict(size=128, batch=32, in_memory=True),
+    "in-memory, 128px, b32, frozen encoder, regression+global": dict(
+        size=128, batch=32, in_memory=True, freeze_steps=10**9, freeze_encoder_bn=True,
+        global_context=True, input_norm="tf"),
+    "in-memory, 128px, b32, frozen encoder, bins+global": dict(
+        size=128, batch=32, in_memory=True, freeze_steps=10**9, freeze_encoder_bn=True,
+        global_context=True, input_norm="tf", head="bins"),
+    "in-memory, 128px, b32, unfrozen (BN kept), bins+global": dict(
+        size=128, batch=32, in_memory=True, freeze_encoder_bn=True, encoder_lr_mult=0.1,
+        global_context=True, input_norm="tf", head="bins"),
+}
+
+
+def cpu_name() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", required=True, type=Path)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=10, help="timed steps per round")
+    ap.add_argument("--only", nargs="*", help="substrings of recipe names to run")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    recipes = {k: v for k, v in RECIPES.items() if not args.only or any(o in k for o in args.only)}
+    trainers = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, over in recipes.items():
+            t0 = time.perf_counter()
+            cfg = TrainConfig(data=str(args.data), out=tmp, phase="pretrain", steps=10**9, ndf=32, **over)
+            trainers[name] = Trainer(cfg, torch.device("cpu"))
+            tr = trainers[name]
+            picked = (f"{'bf16' if tr.amp_dtype else 'fp32'}{'+cl' if tr.channels_last else ''}")
+            print(f"built {name!r} in {time.perf_counter() - t0:.1f} s; settings {picked} {tr.tuning.get('timings', '')}",
+                  flush=True)
+            for _ in range(2):  # warm-up: workers start, oneDNN builds kernels
+                tr.set_input(tr.next_batch())
+                tr.optimize_parameters()
+        speeds: dict[str, list[float]] = {n: [] for n in trainers}
+        for r in range(args.rounds):
+            for name, tr in trainers.items():
+                t0 = time.perf_counter()
+                for _ in range(args.steps):
+                    tr.set_input(tr.next_batch())
+                    tr.optimize_parameters()
+                speeds[name].append(args.steps * tr.cfg.batch / (time.perf_counter() - t0))
+                print(f"round {r + 1} {name}: {speeds[name][-1]:.1f} img/s", flush=True)
+    base = statistics.median(next(iter(speeds.values())))
+    print(f"\nCPU: {cpu_name()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}")
+    rows = []
+    for name, values in speeds.items():
+        med = statistics.median(values)
+        rows.append({"recipe": name, "img_per_s": round(med, 2), "ratio": round(med / base, 2),
+                     "rounds": [round(v, 2) for v in values]})
+        print(f"{name:60s} {med:7.1f} img/s  x{med / base:.2f}  ({', '.join(f'{v:.1f}' for v in values)})")
+    if args.json:
+        args.json.write_text(json.dumps({"cpu": cpu_name(), "threads": torch.get_num_threads(), "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

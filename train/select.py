@@ -1,0 +1,42 @@
+"""Choosing a run's checkpoint by validation, not by eye (DeOldify's NoGAN stops its short GAN
+phase before the colours go wrong; we let the validation metrics of metrics.csv decide).
+
+Rule: among the checkpoints whose validation PSNR is at least the gray baseline's minus
+`psnr_margin` dB (colour that is worse than none is wrong colour), take the lowest fd_lite0; runs
+validated without fd_lite0 take the highest colourfulness ratio (capped at 1) instead. When no
+checkpoint qualifies, the one with the highest PSNR.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+PSNR_MARGIN_DB = 0.0
+
+
+def read_metrics(run: Path) -> list[dict[str, float]]:
+    path = Path(run) / "metrics.csv"
+    if not path.exists():
+        return []
+    rows = []
+    for raw in csv.DictReader(path.open()):
+        rows.append({k: float(v) for k, v in raw.items() if k and v not in ("", None)})
+    return rows
+
+
+def pick_best(rows: list[dict[str, float]], psnr_margin: float = PSNR_MARGIN_DB) -> dict[str, Any] | None:
+    """The chosen metrics row (see the module docstring), or None for a run without validation."""
+    scored = [r for r in rows if "val_psnr" in r]
+    if not scored:
+        return None
+    eligible = [r for r in scored if r["val_psnr"] >= r.get("val_psnr_gray", float("-inf")) - psnr_margin]
+    if not eligible:
+        return max(scored, key=lambda r: r["val_psnr"])
+    if all("val_fd_lite0" in r for r in eligible):
+        return min(eligible, key=lambda r: (r["val_fd_lite0"], -r["val_psnr"]))
+
+    def ratio(r: dict[str, float]) -> float:
+        return min(1.0, r.get("val_colorfulness", 0.0) / max(1e-6, r.get("val_colorfulness_truth", 1.0)))
+    return max(eligible, key=lambda r: (ratio(r), r["val_psnr"]))
