@@ -120,25 +120,30 @@ def test_loss_falls(photo_pack, tmp_path):
     assert np.mean(losses[-5:]) < 0.6 * np.mean(losses[:5])
 
 
-def test_resume_is_exact(photo_pack, tmp_path):
-    full = Trainer(_cfg(photo_pack, tmp_path / "a"), torch.device("cpu"))
+def _interrupted_and_whole(pack: Path, tmp_path: Path, stop: int, **kw) -> tuple[dict, dict, dict]:
+    """(whole run's state, interrupted-at-`stop`-then-resumed run's state, steps seen after resuming)."""
+    full = Trainer(_cfg(pack, tmp_path / "a", **kw), torch.device("cpu"))
     fit(full, tmp_path / "a", log=lambda _m: None)
-    # Interrupted after 7 steps (mid-epoch, in the GAN phase), then resumed from disk.
-    part = Trainer(_cfg(photo_pack, tmp_path / "b", steps=7), torch.device("cpu"))
-    seen = {}
+    part = Trainer(_cfg(pack, tmp_path / "b", **{**kw, "steps": stop}), torch.device("cpu"))
     fit(part, tmp_path / "b", log=lambda _m: None)
     state = load_state(tmp_path / "b")
     cfg = TrainConfig(**state["config"])
-    cfg.steps = 10
+    cfg.steps = full.cfg.steps
     resumed = Trainer(cfg, torch.device("cpu"))
     resumed.load_state_dict(state)
+    seen: dict = {}
     fit(resumed, tmp_path / "b", on_step=lambda s, l, _v: seen.setdefault(s, l), log=lambda _m: None)
-    assert set(seen) == {8, 9, 10}
     a, b = load_state(tmp_path / "a"), load_state(tmp_path / "b")
-    for key in a["G"]:
-        torch.testing.assert_close(a["G"][key], b["G"][key], rtol=0, atol=1e-6)
-    for key in a["D"]:
-        torch.testing.assert_close(a["D"][key], b["D"][key], rtol=0, atol=1e-6)
+    for net in ("G", "D"):
+        for key in a[net]:
+            torch.testing.assert_close(a[net][key], b[net][key], rtol=0, atol=1e-6)
+    return a, b, seen
+
+
+def test_resume_is_exact(photo_pack, tmp_path):
+    # Interrupted after 7 steps (mid-epoch, in the GAN phase), then resumed from disk.
+    _, _, seen = _interrupted_and_whole(photo_pack, tmp_path, 7)
+    assert set(seen) == {8, 9, 10}
     rows_a = list(csv.DictReader((tmp_path / "a" / "metrics.csv").open()))
     rows_b = list(csv.DictReader((tmp_path / "b" / "metrics.csv").open()))
     assert rows_a[-1]["L1"] == rows_b[-1]["L1"]
@@ -279,21 +284,9 @@ def test_nogan_discriminator_pretraining_leaves_the_generator(photo_pack, tmp_pa
 
 
 def test_resume_is_exact_in_memory_with_nogan(photo_pack, tmp_path):
-    kw = dict(in_memory=True, d_pretrain_steps=2, gan_lr=5e-4, d_lr_mult=2.0, pretrain_steps=4)
-    full = Trainer(_cfg(photo_pack, tmp_path / "a", **kw), torch.device("cpu"))
-    fit(full, tmp_path / "a", log=lambda _m: None)
-    part = Trainer(_cfg(photo_pack, tmp_path / "b", steps=5, **kw), torch.device("cpu"))
-    fit(part, tmp_path / "b", log=lambda _m: None)
-    state = load_state(tmp_path / "b")
-    cfg = TrainConfig(**state["config"])
-    cfg.steps = 10
-    resumed = Trainer(cfg, torch.device("cpu"))
-    resumed.load_state_dict(state)
-    fit(resumed, tmp_path / "b", log=lambda _m: None)
-    a, b = load_state(tmp_path / "a"), load_state(tmp_path / "b")
-    for net in ("G", "D"):
-        for key in a[net]:
-            torch.testing.assert_close(a[net][key], b[net][key], rtol=0, atol=1e-6)
+    # Interrupted inside the discriminator-only steps (4 and 5), resumed on the tensors in memory.
+    _interrupted_and_whole(photo_pack, tmp_path, 5, in_memory=True, d_pretrain_steps=2, gan_lr=5e-4,
+                           d_lr_mult=2.0, pretrain_steps=4)
 
 
 def test_in_memory_batches_are_deterministic(photo_pack):
