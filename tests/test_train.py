@@ -327,6 +327,9 @@ def test_pick_best_checkpoint_by_validation():
              for i, r in enumerate(rows)]
     assert pick_best(no_fd)["step"] == 400  # the most colourful (ratio capped at 1), then PSNR
     assert pick_best([]) is None
+    # fd_lite0 switched on part-way: only the checkpoints that have it compete.
+    mixed = [no_fd[3]] + rows[1:3]
+    assert pick_best(mixed)["step"] == 300
 
 
 def test_export_best_and_resume_overrides(photo_pack, tmp_path):

@@ -3,7 +3,8 @@ phase before the colours go wrong; we let the validation metrics of metrics.csv 
 
 Rule: among the checkpoints whose validation PSNR is at least the gray baseline's minus
 `psnr_margin` dB (colour that is worse than none is wrong colour), take the lowest fd_lite0; runs
-validated without fd_lite0 take the highest colourfulness ratio (capped at 1) instead. When no
+validated without fd_lite0 take the highest colourfulness ratio (capped at 1) instead. Where only
+some checkpoints have fd_lite0 (switched on for the GAN phase), only those compete. When no
 checkpoint qualifies, the one with the highest PSNR.
 """
 
@@ -31,10 +32,13 @@ def pick_best(rows: list[dict[str, float]], psnr_margin: float = PSNR_MARGIN_DB)
     scored = [r for r in rows if "val_psnr" in r]
     if not scored:
         return None
+    with_fd = [r for r in scored if "val_fd_lite0" in r]
+    if with_fd:  # a run that switched fd_lite0 on part-way (for its GAN phase) is judged by it
+        scored = with_fd
     eligible = [r for r in scored if r["val_psnr"] >= r.get("val_psnr_gray", float("-inf")) - psnr_margin]
     if not eligible:
         return max(scored, key=lambda r: r["val_psnr"])
-    if all("val_fd_lite0" in r for r in eligible):
+    if with_fd:
         return min(eligible, key=lambda r: (r["val_fd_lite0"], -r["val_psnr"]))
 
     def ratio(r: dict[str, float]) -> float:
