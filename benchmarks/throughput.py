@@ -168,7 +168,7 @@ def peak_rss_mib() -> float:
 def _setup(a: argparse.Namespace) -> tuple[Any, Any, Any]:
     """The clip's VideoInfo, the CLI's default output options, and the batch size `run()` would use."""
     from vidcolor.media import probe
-    from vidcolor.pipeline import CPU_BATCH_SIZE
+    from vidcolor.device import CPU_BATCH_SIZE
 
     return probe(a.input).video, cli_output_options(), a.batch_size or CPU_BATCH_SIZE
 
@@ -218,7 +218,7 @@ def work_decode(a: argparse.Namespace) -> dict[str, Any]:
 
 def work_transcode(a: argparse.Namespace) -> dict[str, Any]:
     """Decode + encode with `vidcolor run`'s reader, writer and encoder settings, source planes passed through."""
-    from vidcolor.media import OutputFrame, VideoReader, VideoWriter
+    from vidcolor.media import VideoReader, VideoWriter
 
     video, options, batch = _setup(a)
     with ThreadCpu() as cpu:
@@ -227,7 +227,7 @@ def work_transcode(a: argparse.Namespace) -> dict[str, Any]:
         reader.start()
         writer.start()
         for b in reader:
-            writer.write([OutputFrame(f.pts, f.duration, f.planes) for f in b.frames], b.packets)
+            writer.write(b.frames, b.packets)
         writer.finish()
         reader.close()
     return {"frames": writer.frames_written, "seconds": cpu.wall, "cpu": cpu.report(),
@@ -239,7 +239,9 @@ def work_model(a: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from vidcolor.media import VideoReader
-    from vidcolor.pipeline import luma_lightness, render_shape, torch_threads
+    from vidcolor.color import luma_lightness
+    from vidcolor.device import torch_threads
+    from vidcolor.geometry import render_shape
 
     video, options, _ = _setup(a)
     colorizer = _colorizer(a)
@@ -294,10 +296,10 @@ def work_disk(a: argparse.Namespace) -> dict[str, Any]:
     import torch
     from av.video.reformatter import VideoReformatter
 
-    from vidcolor.media import OutputFrame, VideoWriter
+    from vidcolor.media import Frame, VideoWriter
     from vidcolor.media.probe import open_input
     from vidcolor.media.reader import COPIED_STREAM_TYPES, plane_arrays, to_planar
-    from vidcolor.pipeline import torch_threads
+    from vidcolor.device import torch_threads
 
     video, options, _ = _setup(a)
     colorizer = _colorizer(a)
@@ -338,7 +340,7 @@ def work_disk(a: argparse.Namespace) -> dict[str, Any]:
                 rgb = av.VideoFrame.from_ndarray(kornia_rs.io.read_image_png_u8(str(color / f"{i:06d}.png"), "rgb"),
                                                  format="rgb24")
                 planes = plane_arrays(to_planar(rgb, options.pix_fmt, video.color.yuv_spec, reformatter))
-                writer.write([OutputFrame(pts, duration or 1, planes)])
+                writer.write([Frame(pts, duration or 1, planes)])
             writer.finish()
         stages["encode"] = time.perf_counter() - t
     return {"frames": writer.frames_written, "seconds": cpu.wall, "cpu": cpu.report(), "stages": stages}

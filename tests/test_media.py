@@ -9,7 +9,7 @@ import pytest
 
 from conftest import write_audio_only
 from vidcolor.errors import InputError, OutputError
-from vidcolor.media import OutputFrame, OutputOptions, VideoReader, VideoWriter, check_options, check_paths, probe
+from vidcolor.media import Frame, OutputOptions, VideoReader, VideoWriter, check_options, check_paths, probe
 from vidcolor.media.probe import ColorTags, resolve_color
 from vidcolor.media.writer import output_name, temp_path
 
@@ -195,7 +195,7 @@ def test_writer_timestamps_and_abort(tmp_path, clip, read_video):
     video = probe(clip).video
     pts, durations = [0, 3, 4, 9, 10, 12], [3, 1, 5, 1, 2, 2]
     planes = (np.full((182, 322), 100, np.uint8), np.full((91, 161), 90, np.uint8), np.full((91, 161), 160, np.uint8))
-    frames = [OutputFrame(p, d, planes) for p, d in zip(pts, durations)]
+    frames = [Frame(p, d, planes) for p, d in zip(pts, durations)]
     video = type(video)(**{**video.__dict__, "time_base": Fraction(1, 24), "rotation": 0})
     target = tmp_path / "out.mp4"
     writer = VideoWriter(target, video, OutputOptions(preset="ultrafast"))

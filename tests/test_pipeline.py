@@ -12,7 +12,9 @@ from vidcolor import pipeline
 from vidcolor.color import rgb_to_lab
 from vidcolor.errors import DeviceError, ModelError, OptionError, OutputError
 from vidcolor.media import OutputOptions
-from vidcolor.pipeline import Colorizer, RunResult, pad_to_multiple, render_shape, resolve_device
+from vidcolor.device import resolve_device
+from vidcolor.geometry import pad_to_multiple, render_shape
+from vidcolor.pipeline import Colorizer, RunResult
 
 REPO = Path(__file__).resolve().parents[1]
 SWS_MATRIX = {1: "itu709", 5: "itu601", 6: "itu601"}  # AVColorSpace -> swscale name
@@ -289,7 +291,8 @@ def test_saturation_out_of_bounds(models, value):
 def test_frame_lightness_matches_full_resolution_lab():
     """The pipeline's L* (Y only, box-reduced to chroma size, render size from that) agrees with
     converting the full-size gray frame to Lab and resizing, and integer reductions are box means."""
-    from vidcolor.pipeline import frame_lightness, resize
+    from vidcolor.color import frame_lightness
+    from vidcolor.geometry import resize
     from vidcolor.yuv import YuvSpec, yuv_to_rgb
 
     spec = YuvSpec("bt709", False)

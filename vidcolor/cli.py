@@ -475,7 +475,7 @@ def eval_command(ctx: click.Context, videos: tuple[Path, ...], colorize: bool, j
         stderr_console().print(f"[yellow]note:[/] {escape(reason)}")
     else:
         from .fd import FD_SIZE, Lite0Features
-        from .pipeline import resolve_device
+        from .device import resolve_device
 
         features = Lite0Features(resolve_device(model["device"]))
         options["fd_lite0"] = (f"Fréchet distance on EfficientNet-Lite0 ImageNet features (1280-d, not FID), "

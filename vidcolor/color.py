@@ -1,4 +1,4 @@
-"""Colour maths: L*a*b* conversion and the network's normalisation constants.
+"""Colour maths: L*a*b* conversion, the L* the model sees, and the network's normalisation constants.
 
 Everything here is a pure tensor function in fp32 so it can be tested without video and
 run on any device. kornia's Lab uses sRGB with a D65 white point: L in [0, 100], a and b
@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import kornia.color as kc
 import torch
+
+from .geometry import resize
+from .yuv import YuvSpec, luma_to_gray
 
 L_SCALE = 50.0
 AB_SCALE = 110.0
@@ -34,6 +37,29 @@ def gray_lightness(v: torch.Tensor) -> torch.Tensor:
     linear = torch.where(v > 0.04045, ((v + 0.055) / 1.055).pow(2.4), v / 12.92)
     f = torch.where(linear > 0.008856, linear.clamp(min=0.008856).pow(1 / 3.0), 7.787 * linear + 4.0 / 29.0)
     return 116.0 * f - 16.0
+
+
+def luma_lightness(y: torch.Tensor, size: tuple[int, int], spec: YuvSpec) -> torch.Tensor:
+    """L* at `size` from a (B,1,H,W) Y plane (code values / 255), as if its chroma were neutral.
+
+    For B&W sources this is their exact L*. For colour sources it is the L* of their gray
+    version, which is what the model is trained to see; the output keeps the source's Y either
+    way. The plane is resized first, so the L* curve runs only at the small sizes, and the
+    chroma planes are never read (the pipeline's costliest step before: RGB and Lab twice).
+    """
+    return gray_lightness(luma_to_gray(resize(y, size), spec))
+
+
+def frame_lightness(y: torch.Tensor, render_hw: tuple[int, int], chroma_hw: tuple[int, int], spec: YuvSpec
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """L* at render size (the model's input) and at chroma size (to rebuild Cb/Cr), from Y planes.
+
+    Y is reduced to chroma size once; the render size is resized from that when it is no
+    larger (same pixels, a third of the work at 720p), else from the full plane.
+    """
+    y_chroma = resize(y, chroma_hw)
+    fits = render_hw[0] <= chroma_hw[0] and render_hw[1] <= chroma_hw[1]
+    return luma_lightness(y_chroma if fits else y, render_hw, spec), luma_lightness(y_chroma, chroma_hw, spec)
 
 
 def normalize_l(L: torch.Tensor) -> torch.Tensor:

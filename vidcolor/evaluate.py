@@ -188,7 +188,8 @@ def write_json(path: str | Path, results: list[EvalResult], options: dict[str, A
 def find_cuts(path: str | Path, render_size: int = 256, batch: int = BATCH) -> list[tuple[int, float]]:
     """(frame index, seconds from the first frame) of every cut `vidcolor run` would find:
     the same CutDetector on the same L at render size as the pipeline."""
-    from .pipeline import frame_lightness, render_shape
+    from .color import frame_lightness
+    from .geometry import render_shape
 
     path = Path(path)
     video = probe(path).video

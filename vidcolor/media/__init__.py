@@ -1,9 +1,8 @@
 """Video I/O with PyAV: probing (probe), the decode thread (reader) and the encode thread (writer)."""
 
 from .probe import ColorTags, MediaInfo, StreamInfo, VideoInfo, probe
-from .reader import Batch, SourceFrame, VideoReader
+from .reader import Batch, Frame, VideoReader
 from .writer import (
-    OutputFrame,
     OutputOptions,
     VideoWriter,
     check_container,
@@ -16,10 +15,9 @@ from .writer import (
 __all__ = [
            "Batch",
            "ColorTags",
+           "Frame",
            "MediaInfo",
-           "OutputFrame",
            "OutputOptions",
-           "SourceFrame",
            "StreamInfo",
            "VideoInfo",
            "VideoReader",

@@ -26,16 +26,19 @@ COPIED_STREAM_TYPES = ("audio", "subtitle")
 _SWS_COLORSPACE = {"bt601": "itu601", "bt709": "itu709", "bt2020": "bt2020"}
 
 
-@dataclass
-class SourceFrame:
+@dataclass(frozen=True)
+class Frame:
+    """One video frame between the stages: decoded, then coloured, then encoded (one type for all three)."""
+
     pts: int
     duration: int
     planes: tuple[np.ndarray, ...]  # Y, Cb, Cr as uint8 (H,W), (h,w), (h,w)
+    keep: bool = True  # False: computed only for the smoother's state (a segment's warm-up or look-ahead), not encoded
 
 
 @dataclass
 class Batch:
-    frames: list[SourceFrame] = field(default_factory=list)
+    frames: list[Frame] = field(default_factory=list)
     packets: list[av.Packet] = field(default_factory=list)  # non-video packets, in demux order
 
 
@@ -144,14 +147,14 @@ class VideoReader:
             self.decode_errors += 1
             return []
 
-    def _source_frame(self, frame: av.VideoFrame) -> SourceFrame:
+    def _source_frame(self, frame: av.VideoFrame) -> Frame:
         self.frames_decoded += 1
         pts = frame.pts
         if pts is None or (self._last_pts is not None and pts <= self._last_pts):
             pts = 0 if self._last_pts is None else self._last_pts + self._step  # missing or repeated stamp
             self.pts_repaired += 1
         self._last_pts = pts
-        return SourceFrame(pts, frame.duration or self._step,
+        return Frame(pts, frame.duration or self._step,
                            plane_arrays(to_planar(frame, self.pix_fmt, self.video.color.yuv_spec, self._reformatter)))
 
 

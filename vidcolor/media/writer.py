@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
-import numpy as np
 
 from ..errors import OutputError
 from ..stage import StageThread
 from .probe import VideoInfo
-from .reader import plane_arrays
+from .reader import Frame, plane_arrays
 
 PIX_FMTS = ("yuv420p", "yuv422p", "yuv444p")
 # Containers that take H.264/H.265 plus most audio; other inputs get a Matroska output.
@@ -35,13 +34,6 @@ class OutputOptions:
     preset: str = "medium"
     pix_fmt: str = "yuv420p"
     overwrite: bool = False
-
-
-@dataclass
-class OutputFrame:
-    pts: int
-    duration: int
-    planes: tuple[np.ndarray, ...]  # Y, Cb, Cr as uint8
 
 
 def output_name(source: Path, suffix: str = DEFAULT_SUFFIX) -> str:
@@ -168,7 +160,7 @@ class VideoWriter:
     def start(self) -> None:
         self._stage.start()
 
-    def write(self, frames: list[OutputFrame], packets: Sequence[av.Packet] = ()) -> None:
+    def write(self, frames: list[Frame], packets: Sequence[av.Packet] = ()) -> None:
         """Queue frames to encode and packets to remux; raises if the encode thread failed."""
         with self._errors():
             self._stage.put((frames, list(packets)))
@@ -206,14 +198,14 @@ class VideoWriter:
             reason = exc.strerror or exc  # e.g. ENOSPC: No space left on device
             raise OutputError(f"cannot write {self.name}: {reason}") from exc
 
-    def _encode(self, item: tuple[list[OutputFrame], list[av.Packet]] | None) -> None:
+    def _encode(self, item: tuple[list[Frame], list[av.Packet]] | None) -> None:
         """In the encode thread: one batch, or None to drain the encoder."""
         if item is None:
             self._mux_encoded(self.stream.encode(None))
         else:
             self._mux(*item)
 
-    def _mux(self, frames: list[OutputFrame], packets: list[av.Packet]) -> None:
+    def _mux(self, frames: list[Frame], packets: list[av.Packet]) -> None:
         for packet in packets:
             copy = self._copies.get(packet.stream.index)
             if copy is not None:
@@ -231,7 +223,7 @@ class VideoWriter:
             self.packet_times.append((packet.pts, packet.dts, packet.duration))
             self.container.mux(packet)
 
-    def _video_frame(self, frame: OutputFrame) -> av.VideoFrame:
+    def _video_frame(self, frame: Frame) -> av.VideoFrame:
         out = av.VideoFrame(self.stream.width, self.stream.height, self.stream.pix_fmt)
         for view, plane in zip(plane_arrays(out), frame.planes):
             view[...] = plane
