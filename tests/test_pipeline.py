@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from vidcolor import pipeline
-from vidcolor.color import rgb_to_lab
+from vidcolor.color import gray_lightness, rgb_luma, rgb_to_lab
+from vidcolor.yuv import YuvSpec, luma_to_gray, rgb_frame_spec, rgb_to_yuv, yuv_to_rgb
 from vidcolor.errors import DeviceError, ModelError, OptionError, OutputError
 from vidcolor.media import OutputOptions
 from vidcolor.device import resolve_device
@@ -211,15 +212,43 @@ def test_default_output_name(tmp_path, make_video, models):
 
 
 def test_colorize_tensor_api(models):
-    """The eval/benchmark entry: same size, same L*, colour added, temporal mode keeps the count."""
+    """The eval/benchmark entry: same size, the input's luma kept, colour added."""
     rgb = torch.rand(3, 3, 50, 70, generator=torch.Generator().manual_seed(0)) * 0.5 + 0.25
     colorizer = Colorizer(models["colour"], device="cpu", render_size=64)
     out = colorizer.colorize(rgb)
     assert out.shape == rgb.shape
-    lab_in, lab_out = rgb_to_lab(rgb), rgb_to_lab(out)
-    assert (lab_in[:, 0] - lab_out[:, 0]).abs().mean() < 1.0
+    spec = rgb_frame_spec(50)
+    inside = ((out > 0) & (out < 1)).all(dim=1, keepdim=True)  # where the colour did not leave the RGB gamut
+    assert inside.float().mean() > 0.9
+    gap = (rgb_luma(out, spec) - rgb_luma(rgb, spec)).abs()
+    assert gap[inside].max() < 1e-5 and gap.mean() < 1e-3
+    lab_out = rgb_to_lab(out)
     assert lab_out[:, 1].mean() > 30 and lab_out[:, 2].mean() > 20
-    assert colorizer.colorize(rgb, temporal=True).shape == rgb.shape
+
+
+@pytest.mark.parametrize("guided", [False, True])
+def test_colorize_is_the_run_path(tmp_path, make_video, read_video, models, guided):
+    """One L* definition: `colorize` of the RGB frames of a 4:4:4 clip gives the colour `run` writes for that
+    clip (smoothing off), to within the 8-bit rounding of run's planes; a colour source, so the L* of
+    the luma and the CIE L* of the RGB really differ."""
+    source = make_video(tmp_path / "clip.mkv", width=96, height=64, frames=3, gray=False, pix_fmt="yuv444p",
+                        colorspace="bt601")
+    colorizer = Colorizer(models["colour"], device="cpu", render_size=64, smoothing="none", guided=guided)
+    out = colorizer.run(source, tmp_path / "out.mkv", OutputOptions(crf=0, preset="ultrafast", pix_fmt="yuv444p"))
+    spec = YuvSpec("bt601", full_range=False)
+    src, run = ([np.stack(p) for p in read_video(path, planes=True).planes] for path in (source, out.output))
+    rgb = yuv_to_rgb(torch.from_numpy(np.stack(src)).float() / 255, spec)
+    out_rgb = colorizer.colorize(rgb, spec)
+    coloured = rgb_to_yuv(out_rgb, spec) * 255
+    expected = torch.from_numpy(np.stack(run)).float()
+    # Where neither RGB frame was clipped to the gamut (that moves Y'CbCr), run's planes are colorize's rounded.
+    inside = ((rgb > 0) & (rgb < 1) & (out_rgb > 0) & (out_rgb < 1)).all(dim=1, keepdim=True).expand_as(coloured)
+    assert inside.float().mean() > 0.8
+    gap = (coloured - expected).abs()
+    assert gap[inside].max() <= 1.01 and gap.mean() < 0.5, (gap[inside].max(), gap.mean())
+    lab_gap = (rgb_to_lab(rgb)[:, 0] - gray_lightness(luma_to_gray(torch.from_numpy(np.stack(src))[:, :1].float()
+                                                                   / 255, spec))[:, 0]).abs().mean()
+    assert lab_gap > 0.5  # the old path (CIE L* of the RGB) would have shown the model another picture
 
 
 # -- --saturation: ab scaled right after the model, on every colouring path ----------------------
@@ -240,13 +269,12 @@ def test_saturation_scales_predicted_ab(models):
         assert torch.equal(scaled, base * s), s
 
 
-@pytest.mark.parametrize("temporal", [False, True])
-def test_saturation_in_colorize(moderate_model, temporal):
+def test_saturation_in_colorize(moderate_model):
     """The tensor API (eval, benchmarks): S = 2 doubles the output's Lab ab, S = 0 gives gray, L* kept."""
     rgb = torch.rand(3, 3, 48, 80, generator=torch.Generator().manual_seed(1)) * 0.3 + 0.35
     ab, L = {}, {}
     for s in (1.0, 2.0, 0.0):
-        lab = rgb_to_lab(Colorizer(moderate_model, device="cpu", render_size=64, saturation=s).colorize(rgb, temporal))
+        lab = rgb_to_lab(Colorizer(moderate_model, device="cpu", render_size=64, saturation=s).colorize(rgb))
         L[s], ab[s] = lab[:, :1], lab[:, 1:]
     assert ab[1.0].abs().mean() > 5
     ratio = ab[2.0].abs().mean() / ab[1.0].abs().mean()

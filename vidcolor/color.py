@@ -11,7 +11,7 @@ import kornia.color as kc
 import torch
 
 from .geometry import resize
-from .yuv import YuvSpec, luma_to_gray
+from .yuv import YuvSpec, luma_to_gray, rgb_frame_spec, rgb_to_yuv
 
 L_SCALE = 50.0
 AB_SCALE = 110.0
@@ -85,7 +85,15 @@ def join_lab(L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     return torch.cat([L.float(), ab.float()], dim=1)
 
 
-def gray_rgb(rgb: torch.Tensor) -> torch.Tensor:
-    """The grayscale version of an RGB batch as seen by the model: its L with ab = 0, back to RGB."""
-    lab = rgb_to_lab(rgb)
-    return lab_to_rgb(join_lab(lab[:, :1], torch.zeros_like(lab[:, 1:])))
+def rgb_luma(rgb: torch.Tensor, spec: YuvSpec) -> torch.Tensor:
+    """(B,3,H,W) R'G'B' in [0,1] -> its (B,1,H,W) Y' plane as code values / 255 under `spec`: the plane
+    `vidcolor run` would read from that frame encoded as video, so the tensor API sees what run sees."""
+    return rgb_to_yuv(rgb.float().clamp(0.0, 1.0), spec)[:, :1]
+
+
+def gray_rgb(rgb: torch.Tensor, spec: YuvSpec | None = None) -> torch.Tensor:
+    """The gray version of an RGB batch as `vidcolor run` gives it with ab = 0: its luma (`rgb_luma`,
+    default spec `yuv.rgb_frame_spec`) with neutral chroma, back to RGB (R' = G' = B')."""
+    spec = spec or rgb_frame_spec(rgb.shape[-2])
+    gray = luma_to_gray(rgb_luma(rgb, spec), spec)
+    return gray.expand(-1, 3, -1, -1).contiguous()

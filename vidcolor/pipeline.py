@@ -23,12 +23,12 @@ from typing import Any
 import torch
 
 from .checkpoint import default_model_path, load_generator
-from .color import denormalize_ab, frame_lightness, join_lab, lab_to_rgb, normalize_l, rgb_to_lab
+from .color import denormalize_ab, frame_lightness, normalize_l, rgb_luma
 from .controls import DEFAULT_SATURATION, check_saturation
 from .device import auto_batch_size, download, resolve_device, torch_threads, upload_luma
 from .errors import InputError, ModelError
-from .finish import Finisher, Work
-from .geometry import pad_to_multiple, render_shape, resize
+from .finish import Finisher, Work, chroma_from_lab
+from .geometry import pad_to_multiple, render_shape
 from .join import join_segments
 from .media import (
     Batch,
@@ -47,8 +47,8 @@ from .media import (
 from .nets import for_inference
 from .resume import DEFAULT_SEGMENT_SECONDS, SegmentPlan, WorkFolder, job_identity, segment_frames
 from .stage import StageThread
-from .temporal import DEFAULT_SMOOTHING, CutDetector, make_smoother
-from .upsample import guided_upsample
+from .temporal import DEFAULT_SMOOTHING, make_smoother
+from .yuv import YuvSpec, rgb_frame_spec, yuv_to_rgb
 
 IO_THREADS = 2  # cores left to the decode and encode threads by default
 # The Colorizer settings that change the output's pixels: the resume identity, named one by one so
@@ -107,8 +107,8 @@ class Colorizer:
     threads against 18 fps with 1, on chaplin.mp4 with a tiny model).
 
     `saturation` S scales the predicted chroma: ab becomes S x ab right after the model, in
-    `predict_ab`, so `run()` and `colorize()` smooth and upsample the same scaled colour (both are
-    linear in ab, so the order only matters where RGB clips). S = 0 gives gray, S = 1 skips the
+    `predict_ab`, so `run()` smooths and both `run()` and `colorize()` upsample the same scaled colour
+    (linear in ab, so the order only matters where RGB clips). S = 0 gives gray, S = 1 skips the
     multiplication (bit-identical to no option); bounds: `controls.SATURATION_RANGE`. Scaling ab
     is the contract for every model: a future bin-classification head could also tie its decoding
     temperature to S, but it must still give S x its decoded ab.
@@ -141,21 +141,20 @@ class Colorizer:
     # -- the tensor API (evaluation, benchmarks) -------------------------------------------
 
     @torch.inference_mode()
-    def colorize(self, rgb: torch.Tensor, temporal: bool = False) -> torch.Tensor:
-        """(B,3,H,W) RGB in [0,1] -> colorized RGB with the same L*, on the input's device.
+    def colorize(self, rgb: torch.Tensor, spec: YuvSpec | None = None) -> torch.Tensor:
+        """(B,3,H,W) RGB in [0,1] -> colorized RGB with the same luma Y', on the input's device.
 
-        With `temporal`, the batch is one clip in order and is smoothed as `run()` would.
+        `run()`'s path on a 4:4:4 frame, so `vidcolor train evaluate` measures what `run` does: the
+        Y' plane of the RGB (`spec`, default `yuv.rgb_frame_spec`), the L* of that luma, the model,
+        Cb/Cr from L*a*b*, the Y' kept. Each frame is coloured alone (no smoothing) and in float (no
+        rounding to 8-bit planes).
         """
-        L = rgb_to_lab(rgb.to(self.device))[:, :1]
-        L_render = resize(L, render_shape(*L.shape[-2:], self.render_size))
-        ab = self.predict_ab(L_render)
-        if temporal:
-            smoother = make_smoother(self.smoothing, self.strength, self.window)
-            parts = [smoother.push(ab, L_render, CutDetector().update(L_render)), smoother.flush()]
-            ab = torch.cat([p.to(ab) for p in parts if len(p)])
-        size = tuple(L.shape[-2:])
-        ab = guided_upsample(ab, L_render, L) if self.guided else resize(ab, size)
-        return lab_to_rgb(join_lab(L, ab)).to(rgb.device)
+        spec = spec or rgb_frame_spec(rgb.shape[-2])
+        y = rgb_luma(rgb.to(self.device), spec)
+        size = tuple(y.shape[-2:])
+        L_render, L = frame_lightness(y, render_shape(*size, self.render_size), size, spec)
+        chroma = chroma_from_lab(L, self.predict_ab(L_render), spec, L_render if self.guided else None)
+        return yuv_to_rgb(torch.cat([y, chroma], dim=1), spec).to(rgb.device)
 
     def predict_ab(self, L: torch.Tensor) -> torch.Tensor:
         """(B,1,h,w) L in [0,100] -> (B,2,h,w) ab in Lab units, times `saturation`; pads to the model's

@@ -32,6 +32,17 @@ class YuvSpec:
             raise ValueError(f"unknown YUV matrix {self.matrix!r} (known: {', '.join(LUMA_WEIGHTS)})")
 
 
+def untagged_matrix(height: int) -> str:
+    """The matrix players assume for untagged video: BT.709 from 720 lines up, else BT.601."""
+    return "bt709" if height >= 720 else "bt601"
+
+
+def rgb_frame_spec(height: int) -> YuvSpec:
+    """How an RGB frame (a photo, a decoded clip) gets its luma: the matrix `vidcolor run` would give
+    untagged video of that height, full range (so no code value is clipped)."""
+    return YuvSpec(untagged_matrix(height), full_range=True)
+
+
 def _rgb_to_ypbpr(matrix: str) -> torch.Tensor:
     """3x3 matrix from R'G'B' in [0,1] to Y' in [0,1] and Pb, Pr in [-0.5, 0.5]."""
     kr, kb = LUMA_WEIGHTS[matrix]
