@@ -59,6 +59,7 @@ def make_clip(source: Path, target: Path, frames: int, size: tuple[int, int] | N
     once like a typical source (x264 crf 18 medium, the source's colour tags).
     """
     from vidcolor.media import probe
+    from vidcolor.media.streams import tag_video_stream
 
     video = probe(source).video
     width, height = size or (video.width, video.height)
@@ -67,9 +68,7 @@ def make_clip(source: Path, target: Path, frames: int, size: tuple[int, int] | N
     with av.open(str(target), "w") as out:
         vs = out.add_stream("libx264", rate=rate, options={"crf": "18", "preset": "medium"})
         vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
-        ctx = vs.codec_context
-        ctx.colorspace, ctx.color_range = video.color.colorspace, video.color.color_range
-        ctx.color_primaries, ctx.color_trc = video.color.primaries, video.color.trc
+        tag_video_stream(vs, video)
         audio = out.add_stream("aac", rate=sample_rate, layout="stereo")
         written, samples = 0, 0
         while written < frames:
@@ -210,24 +209,25 @@ def work_decode(a: argparse.Namespace) -> dict[str, Any]:
     reader = VideoReader(a.input, video, options.pix_fmt, batch)
     with ThreadCpu() as cpu:
         reader.start()
-        frames = sum(len(b.frames) for b in reader)
+        frames = sum(len(b) for b in reader)
         reader.close()
     return {"frames": frames, "seconds": cpu.wall, "cpu": cpu.report(),
             "busy": {"decode": reader.busy_seconds}}
 
 
 def work_transcode(a: argparse.Namespace) -> dict[str, Any]:
-    """Decode + encode with `vidcolor run`'s reader, writer and encoder settings, source planes passed through."""
+    """Decode + encode with `vidcolor run`'s reader, writer and encoder settings, source planes passed through
+    (video only, as run's segments: run copies the audio when it joins them, ~0.2 % of a run)."""
     from vidcolor.media import VideoReader, VideoWriter
 
     video, options, batch = _setup(a)
     with ThreadCpu() as cpu:
         reader = VideoReader(a.input, video, options.pix_fmt, batch)
-        writer = VideoWriter(a.workdir / "transcode.mp4", video, options, reader.copied_streams)
+        writer = VideoWriter(a.workdir / "transcode.mp4", video, options)
         reader.start()
         writer.start()
         for b in reader:
-            writer.write(b.frames, b.packets)
+            writer.write(b)
         writer.finish()
         reader.close()
     return {"frames": writer.frames_written, "seconds": cpu.wall, "cpu": cpu.report(),
@@ -240,7 +240,7 @@ def work_model(a: argparse.Namespace) -> dict[str, Any]:
 
     from vidcolor.media import VideoReader
     from vidcolor.color import luma_lightness
-    from vidcolor.device import torch_threads
+    from vidcolor.device import torch_threads, upload_luma
     from vidcolor.geometry import render_shape
 
     video, options, _ = _setup(a)
@@ -252,7 +252,7 @@ def work_model(a: argparse.Namespace) -> dict[str, Any]:
     batches = []
     with torch.inference_mode():
         for b in reader:  # L exactly as the pipeline computes it, kept on the device
-            y = colorizer._upload_luma(b.frames)
+            y = upload_luma([f.planes[0] for f in b], colorizer.device)
             batches.append(luma_lightness(y, render_hw, video.color.yuv_spec))
     reader.close()
     sync = torch.cuda.synchronize if colorizer.cuda else (lambda: None)
@@ -298,7 +298,7 @@ def work_disk(a: argparse.Namespace) -> dict[str, Any]:
 
     from vidcolor.media import Frame, VideoWriter
     from vidcolor.media.probe import open_input
-    from vidcolor.media.reader import COPIED_STREAM_TYPES, plane_arrays, to_planar
+    from vidcolor.media.reader import plane_arrays, to_planar
     from vidcolor.device import torch_threads
 
     video, options, _ = _setup(a)
@@ -330,18 +330,15 @@ def work_disk(a: argparse.Namespace) -> dict[str, Any]:
         stages["colorize"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        with open_input(a.input) as src:  # re-encode the PNGs, audio copied from the source
-            copied = [s for s in src.streams if s.type in COPIED_STREAM_TYPES]
-            writer = VideoWriter(a.workdir / "disk.mp4", video, options, copied)
-            writer.start()
-            writer.write([], [p for p in src.demux(*copied) if p.dts is not None])
-            reformatter = VideoReformatter()
-            for i, (pts, duration) in enumerate(timestamps):
-                rgb = av.VideoFrame.from_ndarray(kornia_rs.io.read_image_png_u8(str(color / f"{i:06d}.png"), "rgb"),
-                                                 format="rgb24")
-                planes = plane_arrays(to_planar(rgb, options.pix_fmt, video.color.yuv_spec, reformatter))
-                writer.write([Frame(pts, duration or 1, planes)])
-            writer.finish()
+        writer = VideoWriter(a.workdir / "disk.mp4", video, options)  # re-encode the PNGs (video only, as run's
+        writer.start()  # segments: copying the audio is ~0.2 % of a run either way)
+        reformatter = VideoReformatter()
+        for i, (pts, duration) in enumerate(timestamps):
+            rgb = av.VideoFrame.from_ndarray(kornia_rs.io.read_image_png_u8(str(color / f"{i:06d}.png"), "rgb"),
+                                             format="rgb24")
+            planes = plane_arrays(to_planar(rgb, options.pix_fmt, video.color.yuv_spec, reformatter))
+            writer.write([Frame(pts, duration or 1, planes)])
+        writer.finish()
         stages["encode"] = time.perf_counter() - t
     return {"frames": writer.frames_written, "seconds": cpu.wall, "cpu": cpu.report(), "stages": stages}
 
@@ -513,9 +510,9 @@ def memory(a: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 # Where a thread's time goes: the outermost of these functions on its stack names the stage;
 # a stack ending in a wait is that stage's idle time (queue empty/full, joins).
 STAGES = {"predict_ab": "model", "luma_lightness": "Y -> L*", "push": "temporal smoother", "update": "cut detector",
-          "_output_frames": "L*ab -> CbCr", "_upload_luma": "upload Y", "__iter__": "next batch from decoder",
+          "_output_frames": "L*ab -> CbCr", "upload_luma": "upload Y", "__iter__": "next batch from decoder",
           "write": "hand batch to encoder", "finish": "encoder drain at segment end", "join_segments": "join segments",
-          "_mux": "encode + mux", "_decode": "decode"}
+          "_encode": "encode + mux", "_decode": "decode"}
 WAITS = {"wait", "_wait_for_tstate_lock", "join", "sleep"}
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import VidcolorError
+from .files import write_atomic
 from .media.writer import DEFAULT_SUFFIX, output_name
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".ts",
@@ -168,6 +169,4 @@ def report_dict(outcomes: Sequence[Outcome]) -> dict[str, Any]:
 
 def write_report(path: Path, outcomes: Sequence[Outcome]) -> None:
     """Write atomically, so a reader never sees half a report."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(report_dict(outcomes), indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(report_dict(outcomes), indent=2, allow_nan=False) + "\n")

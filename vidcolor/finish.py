@@ -7,7 +7,7 @@ source's Y plane untouched and new Cb/Cr planes in the source's matrix and range
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -26,7 +26,6 @@ class Work:
     """One batch between the model stage and the finishing stage."""
 
     frames: list[Frame]
-    packets: Sequence
     L_render: torch.Tensor | None = None  # (B,1,h,w) L* the model saw
     L_chroma: torch.Tensor | None = None  # (B,1,H',W') L* at the output's chroma size
     ab: torch.Tensor | None = None  # (B,2,h,w) predicted ab, not yet smoothed
@@ -49,11 +48,11 @@ class Finisher:
 
     Runs in its own thread (`StageThread`), in order. The smoother may hold frames back
     (look-ahead), so their source frames wait in `pending` until their ab is ready. `emit` gets
-    every batch's finished frames (maybe none) and the packets that came with it.
+    every batch's finished frames (maybe none).
     """
 
     def __init__(self, smoother: Smoother, spec: YuvSpec, guided: bool,
-                 download: Callable[[torch.Tensor], np.ndarray], emit: Callable[[list[Frame], Sequence], None]):
+                 download: Callable[[torch.Tensor], np.ndarray], emit: Callable[[list[Frame]], None]):
         self.smoother, self.spec, self.guided = smoother, spec, guided
         self.download, self.emit = download, emit
         self.detector = CutDetector()
@@ -62,14 +61,14 @@ class Finisher:
     def process(self, work: Work | None) -> None:
         """Finish one batch (None: the end of the stream, flush what the smoother holds)."""
         if work is None:
-            self.emit(self._output_frames(self.smoother.flush()), ())
+            self.emit(self._output_frames(self.smoother.flush()))
             return
         ready: list[Frame] = []
         if work.frames:
             self.pending.extend(zip(work.frames, work.L_chroma, work.L_render))
             cuts = self.detector.update(work.L_render)
             ready = self._output_frames(self.smoother.push(work.ab, work.L_render, cuts))
-        self.emit(ready, work.packets)
+        self.emit(ready)
 
     def _output_frames(self, ab: torch.Tensor) -> list[Frame]:
         """Join the `len(ab)` oldest pending frames with their smoothed ab: source Y, new Cb/Cr."""

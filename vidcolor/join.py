@@ -19,7 +19,7 @@ import av
 
 from .errors import OutputError
 from .media.probe import VideoInfo, open_input
-from .media.reader import COPIED_STREAM_TYPES
+from .media.streams import add_copies, copied_streams, tag_video_stream
 from .media.writer import temp_path
 from .resume import WorkFolder
 
@@ -50,26 +50,14 @@ def join_segments(work: WorkFolder, source: Path, video: VideoInfo) -> list[str]
     Returns warnings (streams the output container cannot hold).
     """
     target, temp = work.target, temp_path(work.target)
-    warnings: list[str] = []
     try:
         with open_input(source) as src, av.open(str(work.path / work.segments[0]["file"])) as first:
             out = av.open(str(temp), "w")
             try:
                 vstream = out.add_stream_from_template(first.streams.video[0])
                 vstream.time_base = video.time_base
-                ctx = vstream.codec_context
-                ctx.colorspace, ctx.color_range = video.color.colorspace, video.color.color_range
-                ctx.color_primaries, ctx.color_trc = video.color.primaries, video.color.trc
-                if video.sample_aspect_ratio:
-                    ctx.sample_aspect_ratio = video.sample_aspect_ratio
-                if video.display_matrix:
-                    vstream.set_display_matrix(video.display_matrix)
-                copies = {}
-                for template in (s for s in src.streams if s.type in COPIED_STREAM_TYPES):
-                    try:
-                        copies[template.index] = out.add_stream_from_template(template)
-                    except ValueError as exc:
-                        warnings.append(f"dropped {template.type} stream #{template.index}: {exc}")
+                tag_video_stream(vstream, video)
+                copies, warnings = add_copies(out, copied_streams(src))
                 copied = [s for s in src.streams if s.index in copies]
                 others = (p for p in src.demux(*copied) if p.dts is not None) if copied else iter(())
                 for packet in heapq.merge(_segment_packets(work.path, work.segments, video.time_base), others, key=_time_key):

@@ -3,7 +3,7 @@
 Pure functions on tensors, so every number can be checked without a video file. A *video* is a
 tensor of frames (T,3,H,W) RGB, either float in [0,1] or uint8 in [0,255]; a single frame (3,H,W)
 is read as T = 1. Float frames are clamped to [0,1], scaled by 255 and rounded to the nearest
-integer (`to_uint8`) before anything is measured: every metric here is defined on 8-bit RGB, as
+integer (`frames_to_uint8`) before anything is measured: every metric here is defined on 8-bit RGB, as
 the published tables that use them (PSNR, SSIM, colourfulness, CDC, warp error) measure the
 8-bit frames written to disk. The feature distance fd_lite0 (a model, not a formula) lives in
 `vidcolor.fd`; `score_video` only feeds it frames. Frames are sRGB as decoded; no colour management is applied.
@@ -29,6 +29,7 @@ import kornia.metrics
 import torch
 
 from .flow import FLOW_MAX_SIDE, non_occluded_mask, optical_flow, warp  # noqa: F401  (re-exported)
+from .yuv import LUMA_WEIGHTS, to_uint8
 
 PSNR_CAP_DB = 100.0
 """Per-frame PSNR is clipped to this, so identical frames (MSE 0) keep the mean finite."""
@@ -37,18 +38,19 @@ SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5  # kornia.metrics.ssim fixes sigma at 1.5; kept here for the docs
 CDC_GAPS = (1, 2, 4)
 
-_LUMA = (0.299, 0.587, 0.114)  # BT.601, as cv2.COLOR_RGB2GRAY
+_KR, _KB = LUMA_WEIGHTS["bt601"]
+_LUMA = (_KR, 1.0 - _KR - _KB, _KB)  # BT.601, as cv2.COLOR_RGB2GRAY (in float32 exactly 0.299, 0.587, 0.114)
 
 
 # --------------------------------------------------------------------------------------------
 # Input handling
 
 
-def to_uint8(frames: torch.Tensor) -> torch.Tensor:
+def frames_to_uint8(frames: torch.Tensor) -> torch.Tensor:
     """(T,3,H,W) or (3,H,W) float RGB in [0,1] or uint8 -> (T,3,H,W) uint8 on the CPU.
 
-    Float values are clamped to [0,1], multiplied by 255 and rounded to nearest (ties to even),
-    which is how a frame in [0,1] becomes the 8-bit frame an encoder would be given.
+    Float values are clamped to [0,1], multiplied by 255 and rounded to nearest (ties to even,
+    `yuv.to_uint8`), which is how a frame in [0,1] becomes the 8-bit frame an encoder would be given.
     """
     if not isinstance(frames, torch.Tensor):
         raise TypeError(f"frames must be a torch.Tensor, got {type(frames).__name__}")
@@ -61,11 +63,11 @@ def to_uint8(frames: torch.Tensor) -> torch.Tensor:
         return frames
     if not frames.is_floating_point():
         raise TypeError(f"frames must be float in [0,1] or uint8, got {frames.dtype}")
-    return (frames.float().clamp(0.0, 1.0) * 255.0).round().to(torch.uint8)
+    return to_uint8(frames.float().clamp(0.0, 1.0))
 
 
 def _pair(pred: torch.Tensor, ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    p, r = to_uint8(pred), to_uint8(ref)
+    p, r = frames_to_uint8(pred), frames_to_uint8(ref)
     if p.shape != r.shape:
         raise ValueError(f"pred and ref differ in shape: {tuple(p.shape)} vs {tuple(r.shape)}")
     return p, r
@@ -130,7 +132,7 @@ def ssim(pred: torch.Tensor, ref: torch.Tensor) -> float:
 
 def colorfulness_frames(frames: torch.Tensor) -> list[float]:
     """Per-frame colourfulness M of Hasler and Suesstrunk (2003) on 8-bit RGB (see `colorfulness`)."""
-    u8 = to_uint8(frames)
+    u8 = frames_to_uint8(frames)
     out = []
     for i in range(u8.shape[0]):
         r, g, b = u8[i].double().unbind(0)
@@ -213,7 +215,7 @@ def to_chroma_u8(frames: torch.Tensor) -> torch.Tensor:
     """(T,3,H,W) or (3,H,W) RGB -> (T,2,H,W) uint8 Cb, Cr: full-range BT.601 (JPEG) YCbCr,
     Cb = 128 - 0.168736 R - 0.331264 G + 0.5 B, Cr = 128 + 0.5 R - 0.418688 G - 0.081312 B,
     rounded to nearest and clamped to [0,255]. Gray pixels give exactly (128, 128)."""
-    u8 = to_uint8(frames).float()
+    u8 = frames_to_uint8(frames).float()
     r, g, b = u8[:, 0], u8[:, 1], u8[:, 2]
     cb = 128.0 - 0.168736 * r - 0.331264 * g + 0.5 * b
     cr = 128.0 + 0.5 * r - 0.418688 * g - 0.081312 * b
@@ -242,7 +244,7 @@ def cdc(frames: torch.Tensor) -> float:
     the mean (the reference code would give NaN); a one-frame video gives NaN.
     """
     state = _CdcState()
-    for frame in to_uint8(frames):
+    for frame in frames_to_uint8(frames):
         state.add(frame)
     return state.value()
 
@@ -253,7 +255,7 @@ def cdc(frames: torch.Tensor) -> float:
 
 def rgb_to_gray_u8(frames: torch.Tensor) -> torch.Tensor:
     """(T,3,H,W) or (3,H,W) RGB -> (T,H,W) uint8 BT.601 luma, as cv2.COLOR_RGB2GRAY."""
-    u8 = to_uint8(frames).float()
+    u8 = frames_to_uint8(frames).float()
     y = _LUMA[0] * u8[:, 0] + _LUMA[1] * u8[:, 1] + _LUMA[2] * u8[:, 2]
     return y.round().clamp(0, 255).to(torch.uint8)
 
@@ -314,11 +316,7 @@ def warp_error(pred: torch.Tensor, ref: torch.Tensor, flow_max_side: int | None 
     warp error is the mean of E_t over its T-1 pairs (NaN for a one-frame video). Published
     tables usually print it multiplied by 10^3 (or 10^2): compare like with like.
     """
-    p, r = _pair(pred, ref)
-    state = _WarpState(flow_max_side)
-    for i in range(p.shape[0]):
-        state.add(p[i], r[i])
-    return state.value()
+    return _warp_state(pred, ref, flow_max_side).value()
 
 
 def warp_error_chroma(pred: torch.Tensor, ref: torch.Tensor, flow_max_side: int | None = FLOW_MAX_SIDE) -> float:
@@ -329,11 +327,16 @@ def warp_error_chroma(pred: torch.Tensor, ref: torch.Tensor, flow_max_side: int 
     for every colorization of a clip (roughly the reference's own warp error); this isolates
     the colour flicker that temporal smoothing is meant to remove.
     """
+    return _warp_state(pred, ref, flow_max_side).chroma_value()
+
+
+def _warp_state(pred: torch.Tensor, ref: torch.Tensor, flow_max_side: int | None) -> _WarpState:
+    """Every frame pair of (pred, ref) added to one `_WarpState` (RGB and chroma sums together)."""
     p, r = _pair(pred, ref)
     state = _WarpState(flow_max_side)
     for i in range(p.shape[0]):
         state.add(p[i], r[i])
-    return state.chroma_value()
+    return state
 
 
 # --------------------------------------------------------------------------------------------
@@ -376,7 +379,7 @@ class MismatchError(ValueError):
 
 def _next_nonempty(it: Iterator[torch.Tensor]) -> torch.Tensor | None:
     for batch in it:
-        u8 = to_uint8(batch)
+        u8 = frames_to_uint8(batch)
         if u8.shape[0]:
             return u8
     return None

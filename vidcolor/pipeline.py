@@ -30,20 +30,8 @@ from .errors import InputError, ModelError
 from .finish import Finisher, Work, chroma_from_lab
 from .geometry import pad_to_multiple, render_shape
 from .join import join_segments
-from .media import (
-    Batch,
-    Frame,
-    OutputOptions,
-    VideoInfo,
-    VideoReader,
-    VideoWriter,
-    check_container,
-    check_frame_size,
-    check_options,
-    check_paths,
-    output_name,
-    probe,
-)
+from .media import (Frame, OutputOptions, VideoInfo, VideoReader, VideoWriter, check_container, check_frame_size,
+                    check_options, check_paths, output_name, probe)
 from .nets import for_inference
 from .resume import DEFAULT_SEGMENT_SECONDS, SegmentPlan, WorkFolder, job_identity, segment_frames
 from .stage import StageThread
@@ -69,8 +57,7 @@ def _chunks(items: Iterator, size: int) -> Iterator[list]:
 class RunResult:
     input: Path
     output: Path
-    frames_in: int  # decoded
-    frames_out: int  # encoded
+    frames_out: int  # decoded and encoded (one count: every decoded frame is encoded)
     frames_expected: int | None  # the container's frame count, else duration x frame rate
     decode_errors: int  # packets the decoder rejected
     seconds: float  # wall clock, start to renamed output
@@ -87,7 +74,7 @@ class RunResult:
         A count estimated from the duration may be one frame high (start offsets, rounding),
         so a shortfall of one frame is not reported then.
         """
-        shortfall = max(0, self.frames_expected - self.frames_in) if self.frames_expected else 0
+        shortfall = max(0, self.frames_expected - self.frames_out) if self.frames_expected else 0
         return 0 if self.frames_estimated and shortfall <= 1 else shortfall
 
     @property
@@ -218,7 +205,7 @@ class Colorizer:
         if resumed_from:
             warnings.append(f"resumed after {resumed_from} frames from an interrupted run")
         return RunResult(
-            input=source, output=target, frames_in=frames, frames_out=frames,
+            input=source, output=target, frames_out=frames,
             frames_expected=info.video.expected_frames, frames_estimated=not info.video.frames,
             decode_errors=decode_errors, seconds=time.perf_counter() - start, warnings=warnings,
             timings=timings, segments=segments, frames_resumed=resumed_from,
@@ -243,11 +230,11 @@ class Colorizer:
         """Encode the segments that are not finished yet, each with a fresh encoder and smoother,
         from the frames `resume.SegmentPlan` gives it; only the frames it keeps are encoded."""
         warm_pts = work.segments[-1]["warmup_pts"] if work.segments else []
-        reader = VideoReader(source, video, options.pix_fmt, batch_size, copy_streams=False, background=not self.cuda,
+        reader = VideoReader(source, video, options.pix_fmt, batch_size, background=not self.cuda,
                              start_pts=warm_pts[0] if warm_pts else None)
         try:
             reader.start()
-            plan = SegmentPlan((f for batch in reader for f in batch.frames), seg_frames, self._lookahead(),
+            plan = SegmentPlan((f for batch in reader for f in batch), seg_frames, self._lookahead(),
                                work.frames_done, warm_pts)
             errors_before = 0
             with nullcontext() if self.cuda else torch_threads(self.cpu_threads):
@@ -256,7 +243,7 @@ class Colorizer:
                                          background=not self.cuda)
                     try:
                         writer.start()
-                        batches = (Batch(frames=chunk) for chunk in _chunks(segment.frames, batch_size))
+                        batches = _chunks(segment.frames, batch_size)
                         compute, finish = self._stream(batches, self._segment_output(writer, segment.start, video,
                                                                                      progress), video, stop)
                         timings["compute"] += compute
@@ -278,15 +265,15 @@ class Colorizer:
 
     @staticmethod
     def _segment_output(writer: VideoWriter, done: int, video: VideoInfo, progress: ProgressCallback | None
-                        ) -> Callable[[list[Frame], Iterable], None]:
+                        ) -> Callable[[list[Frame]], None]:
         """Where a segment's finished frames go: the kept ones to its encoder; progress counts those
         after the `done` frames of the segments before it."""
         written = 0
 
-        def emit(frames: list[Frame], packets: Iterable) -> None:
+        def emit(frames: list[Frame]) -> None:
             nonlocal written
             kept = [f for f in frames if f.keep]
-            writer.write(kept, packets)
+            writer.write(kept)
             written += len(kept)
             if progress is not None:
                 progress(done + written, video.expected_frames)
@@ -294,7 +281,7 @@ class Colorizer:
         return emit
 
     @torch.inference_mode()
-    def _stream(self, reader: Iterable[Batch], emit: Callable[[list[Frame], Iterable], None], video: VideoInfo,
+    def _stream(self, batches: Iterable[list[Frame]], emit: Callable[[list[Frame]], None], video: VideoInfo,
                 stop: threading.Event | None = None) -> tuple[float, float]:
         """The compute stages; returns the busy seconds of the model stage and of the finishing stage.
 
@@ -312,14 +299,14 @@ class Colorizer:
         busy = 0.0
         try:
             stage.start()
-            for batch in reader:
+            for batch in batches:
                 if stop is not None and stop.is_set():
                     raise KeyboardInterrupt
                 start = time.perf_counter()
-                work = Work(batch.frames, batch.packets)
-                if batch.frames:
-                    y = upload_luma([f.planes[0] for f in batch.frames], self.device)
-                    work.L_render, work.L_chroma = frame_lightness(y, render_hw, batch.frames[0].planes[1].shape, spec)
+                work = Work(batch)
+                if batch:
+                    y = upload_luma([f.planes[0] for f in batch], self.device)
+                    work.L_render, work.L_chroma = frame_lightness(y, render_hw, batch[0].planes[1].shape, spec)
                     work.ab = self.predict_ab(work.L_render)
                 busy += time.perf_counter() - start
                 stage.put(work)

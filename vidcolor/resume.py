@@ -31,7 +31,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
 import shutil
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -40,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import OutputError
+from .files import write_atomic
 from .media.probe import VideoInfo
 from .media.reader import Frame
 
@@ -149,13 +149,8 @@ class WorkFolder:
 
     def _write_manifest(self) -> None:
         data = {"identity": self.identity, "complete": self.complete, "segments": self.segments}
-        tmp = self.path / f".{MANIFEST}.tmp"
         try:
-            with open(tmp, "w") as f:
-                json.dump(data, f, indent=1)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path / MANIFEST)
+            write_atomic(self.path / MANIFEST, json.dumps(data, indent=1), durable=True)
         except OSError as exc:
             raise OutputError(f"cannot write {self.target}: {exc.strerror or exc} ({self.path})") from exc
 
@@ -167,10 +162,8 @@ class WorkFolder:
     def add_segment(self, record: dict[str, Any], packet_times: Sequence[tuple[int, int | None, int]]) -> None:
         """Record a segment whose file is already in place (renamed there by its writer)."""
         path = self.segment_path(len(self.segments))
-        tmp = path.with_name(f".{path.name}.json.tmp")
         try:
-            tmp.write_text(json.dumps([list(t) for t in packet_times]))
-            os.replace(tmp, path.with_name(path.name + ".json"))
+            write_atomic(path.with_name(path.name + ".json"), json.dumps([list(t) for t in packet_times]))
         except OSError as exc:
             raise OutputError(f"cannot write {self.target}: {exc.strerror or exc} ({self.path})") from exc
         record = {"index": len(self.segments), "file": path.name, **record}

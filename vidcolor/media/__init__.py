@@ -1,7 +1,8 @@
-"""Video I/O with PyAV: probing (probe), the decode thread (reader) and the encode thread (writer)."""
+"""Video I/O with PyAV: probing (probe), the decode thread (reader), the encode thread (writer) and the
+stream helpers every written file shares (streams)."""
 
 from .probe import ColorTags, MediaInfo, StreamInfo, VideoInfo, probe
-from .reader import Batch, Frame, VideoReader
+from .reader import Frame, VideoReader
 from .writer import (
     OutputOptions,
     VideoWriter,
@@ -13,7 +14,6 @@ from .writer import (
 )
 
 __all__ = [
-           "Batch",
            "ColorTags",
            "Frame",
            "MediaInfo",

@@ -1,4 +1,4 @@
-"""The encode stage: a thread that encodes frames and remuxes copied packets into a temp file.
+"""The encode stage: a thread that encodes frames into a temp file (video only: `join` adds the audio).
 
 The output appears at its final path only once it is complete (rename on success, delete
 on any failure), so a crash or Ctrl-C never leaves a half-written video behind.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from ..errors import OutputError
 from ..stage import StageThread
 from .probe import VideoInfo
 from .reader import Frame, plane_arrays
+from .streams import tag_video_stream
 
 PIX_FMTS = ("yuv420p", "yuv422p", "yuv444p")
 # Containers that take H.264/H.265 plus most audio; other inputs get a Matroska output.
@@ -99,23 +100,20 @@ def check_container(target: Path, options: OutputOptions) -> None:
 class VideoWriter:
     """Encodes in a background thread; `write()` batches, then `finish()` or `abort()`."""
 
-    def __init__(self, target: Path, video: VideoInfo, options: OutputOptions,
-                 templates: Sequence[av.stream.Stream] = (), queue_batches: int = 2, name: Path | None = None,
-                 background: bool = False):
+    def __init__(self, target: Path, video: VideoInfo, options: OutputOptions, queue_batches: int = 2,
+                 name: Path | None = None, background: bool = False):
         """`name`: the path errors mention (the final output, when `target` is a segment of it).
         `background`: encode at a lower CPU priority than a CPU model (`stage.yield_to_model`)."""
         self.target = target
         self.name = name or target
         self.temp = temp_path(target)
         self.frames_written = 0
-        self.warnings: list[str] = []
         try:
             self.container = av.open(str(self.temp), "w")
         except (av.FFmpegError, ValueError, OSError) as exc:
             raise OutputError(f"cannot write {self.name}: {exc}") from exc
         try:
             self.stream = self._add_video_stream(video, options)
-            self._copies = self._add_copied_streams(templates)
         except BaseException:
             self._discard()
             raise
@@ -135,23 +133,8 @@ class VideoWriter:
         # The source's time base, so every source timestamp (also variable frame rate) is exact.
         stream.time_base = video.time_base
         stream.codec_context.time_base = video.time_base
-        if video.sample_aspect_ratio:
-            stream.codec_context.sample_aspect_ratio = video.sample_aspect_ratio
-        ctx = stream.codec_context
-        ctx.colorspace, ctx.color_range = video.color.colorspace, video.color.color_range
-        ctx.color_primaries, ctx.color_trc = video.color.primaries, video.color.trc
-        if video.display_matrix:
-            stream.set_display_matrix(video.display_matrix)
+        tag_video_stream(stream, video)
         return stream
-
-    def _add_copied_streams(self, templates: Sequence[av.stream.Stream]) -> dict[int, av.stream.Stream]:
-        copies = {}
-        for template in templates:
-            try:
-                copies[template.index] = self.container.add_stream_from_template(template)
-            except ValueError as exc:  # the output container cannot hold this codec
-                self.warnings.append(f"dropped {template.type} stream #{template.index}: {exc}")
-        return copies
 
     @property
     def busy_seconds(self) -> float:
@@ -160,10 +143,10 @@ class VideoWriter:
     def start(self) -> None:
         self._stage.start()
 
-    def write(self, frames: list[Frame], packets: Sequence[av.Packet] = ()) -> None:
-        """Queue frames to encode and packets to remux; raises if the encode thread failed."""
+    def write(self, frames: list[Frame]) -> None:
+        """Queue frames to encode; raises if the encode thread failed."""
         with self._errors():
-            self._stage.put((frames, list(packets)))
+            self._stage.put(frames)
 
     def finish(self) -> None:
         """Drain the encoder, close the file and move it into place."""
@@ -198,19 +181,11 @@ class VideoWriter:
             reason = exc.strerror or exc  # e.g. ENOSPC: No space left on device
             raise OutputError(f"cannot write {self.name}: {reason}") from exc
 
-    def _encode(self, item: tuple[list[Frame], list[av.Packet]] | None) -> None:
+    def _encode(self, frames: list[Frame] | None) -> None:
         """In the encode thread: one batch, or None to drain the encoder."""
-        if item is None:
+        if frames is None:
             self._mux_encoded(self.stream.encode(None))
-        else:
-            self._mux(*item)
-
-    def _mux(self, frames: list[Frame], packets: list[av.Packet]) -> None:
-        for packet in packets:
-            copy = self._copies.get(packet.stream.index)
-            if copy is not None:
-                packet.stream = copy
-                self.container.mux(packet)
+            return
         for frame in frames:
             self._durations[frame.pts] = frame.duration
             self._mux_encoded(self.stream.encode(self._video_frame(frame)))
