@@ -37,13 +37,14 @@ import tempfile
 import threading
 import time
 from contextlib import nullcontext
-from dataclasses import fields
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable
 
 import av
 import numpy as np
+
+from vidcolor.controls import DEVICE, RENDER_SIZE
 
 KINDS = ("decode", "transcode", "model", "run", "disk")
 HERE = Path(__file__).resolve()
@@ -172,28 +173,19 @@ def _setup(a: argparse.Namespace) -> tuple[Any, Any, Any]:
     return probe(a.input).video, cli_output_options(), a.batch_size or CPU_BATCH_SIZE
 
 
-def cli_defaults() -> dict[str, Any]:
-    """The option defaults of `vidcolor run`, read from the click command so they cannot drift."""
-    from vidcolor.cli import run_command
-
-    return {p.name: p.default for p in run_command.params}
-
-
 def cli_output_options() -> Any:
-    """OutputOptions exactly as `vidcolor run` builds them from its own option defaults."""
+    """OutputOptions as `vidcolor run` builds them by default: both take their defaults from `vidcolor.controls`."""
     from vidcolor.media import OutputOptions
 
-    defaults = cli_defaults()
-    return OutputOptions(**{f.name: defaults[f.name] for f in fields(OutputOptions)
-                            if f.name in defaults and f.name != "overwrite"}, overwrite=True)
+    return OutputOptions(overwrite=True)
 
 
 def _colorizer(a: argparse.Namespace) -> Any:
-    """A Colorizer with `vidcolor run`'s defaults, overridden only by this script's options."""
+    """A Colorizer with `vidcolor run`'s defaults (`vidcolor.controls`, through Colorizer's own), overridden
+    only by this script's options."""
     from vidcolor.pipeline import Colorizer
 
-    defaults = cli_defaults()
-    kwargs = {k: defaults[k] for k in inspect.signature(Colorizer).parameters if k in defaults}
+    kwargs: dict[str, Any] = {}
     kwargs.update(model=a.model, device=a.device, render_size=a.render_size, batch_size=a.batch_size,
                   cpu_threads=a.cpu_threads)
     if a.smoothing:
@@ -556,9 +548,9 @@ def print_table(result: dict[str, Any]) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("input", type=Path)
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (as `vidcolor run`).")
+    p.add_argument("--device", default=DEVICE, help="auto, cpu, cuda or cuda:N (as `vidcolor run`).")
     p.add_argument("--model", type=Path, help="Generator checkpoint; default: the packaged model.")
-    p.add_argument("--render-size", type=int, help="Short side the model sees [256; 32 with --memory].")
+    p.add_argument("--render-size", type=int, help=f"Short side the model sees [{RENDER_SIZE}; 32 with --memory].")
     p.add_argument("--batch-size", type=int, help="Frames per batch [as `vidcolor run`: automatic].")
     p.add_argument("--cpu-threads", type=int, help="torch intra-op threads on CPU [as `vidcolor run`].")
     p.add_argument("--smoothing", help="Temporal smoothing of the end-to-end run [as `vidcolor run`].")
@@ -582,7 +574,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     a.input = a.input.resolve()  # children run elsewhere
     a.model = a.model.resolve() if a.model else None
     if a.render_size is None:
-        a.render_size = 32 if a.memory else 256
+        a.render_size = 32 if a.memory else RENDER_SIZE
     return a
 
 

@@ -10,7 +10,8 @@ import torch
 
 from vidcolor import pipeline
 from vidcolor.color import gray_lightness, rgb_luma, rgb_to_lab
-from vidcolor.yuv import YuvSpec, luma_to_gray, rgb_frame_spec, rgb_to_yuv, yuv_to_rgb
+from vidcolor.colorspec import YuvSpec, rgb_frame_spec
+from vidcolor.yuv import luma_to_gray, rgb_to_yuv, yuv_to_rgb
 from vidcolor.errors import DeviceError, ModelError, OptionError, OutputError
 from vidcolor.media import OutputOptions
 from vidcolor.device import resolve_device

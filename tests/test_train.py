@@ -205,7 +205,7 @@ def test_default_model_colours_a_frame():
     from vidcolor.checkpoint import default_model_path
     from vidcolor.color import rgb_luma, rgb_to_lab
     from vidcolor.pipeline import Colorizer
-    from vidcolor.yuv import rgb_frame_spec
+    from vidcolor.colorspec import rgb_frame_spec
     if not default_model_path().is_file():
         pytest.skip("no default model installed")
     yy = torch.linspace(0, 1, 128).view(1, 1, 128, 1).expand(1, 3, 128, 192)

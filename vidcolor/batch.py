@@ -23,7 +23,8 @@ from typing import Any
 
 from .errors import VidcolorError
 from .files import write_atomic
-from .media.writer import DEFAULT_SUFFIX, output_name
+from .controls import SUFFIX
+from .media.writer import output_name
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".ts",
                               ".m2ts", ".mts", ".wmv", ".flv", ".ogv", ".3gp", ".dv", ".mxf"})
@@ -63,7 +64,7 @@ def _folder_videos(folder: Path, suffix: str) -> list[Path]:
 
 
 def collect_jobs(inputs: Iterable[Path], output: Path | None = None, output_dir: Path | None = None,
-                 suffix: str = DEFAULT_SUFFIX) -> list[Job]:
+                 suffix: str = SUFFIX) -> list[Job]:
     """Expand inputs (see the module doc) and name each output.
 
     A folder's relative sub-folders are kept under `output_dir`; without `output_dir` each

@@ -11,7 +11,8 @@ import kornia.color as kc
 import torch
 
 from .geometry import resize
-from .yuv import YuvSpec, luma_to_gray, rgb_frame_spec, rgb_to_yuv
+from .colorspec import YuvSpec, rgb_frame_spec
+from .yuv import luma_to_gray, rgb_to_yuv
 
 L_SCALE = 50.0
 AB_SCALE = 110.0

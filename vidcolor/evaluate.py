@@ -36,7 +36,7 @@ from .media.reader import plane_arrays, to_planar
 from .media.streams import sws_colorspace, tag_video_stream
 from .metrics import FLOW_MAX_SIDE, MismatchError, VideoScores, colorfulness_ratio, delta_cf, score_video
 from .temporal import CutDetector
-from .yuv import YuvSpec
+from .colorspec import YuvSpec
 
 if TYPE_CHECKING:
     from .pipeline import Colorizer

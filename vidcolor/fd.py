@@ -29,11 +29,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .controls import FD_EVERY
+
 if TYPE_CHECKING:
     from .nets.lite0_classifier import Lite0Classifier
 
 FD_SIZE = 224
-FD_EVERY = 2  # `vidcolor eval`: every 2nd frame of each video (neighbouring frames are near copies)
 TRAIN_EXTRA_NOTE = "needs the training extra: pip install 'vidcolor[train]'"
 
 

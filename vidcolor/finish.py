@@ -14,11 +14,12 @@ import numpy as np
 import torch
 
 from .color import join_lab, lab_to_rgb
+from .colorspec import YuvSpec
 from .geometry import resize
 from .media import Frame
 from .temporal import CutDetector, Smoother
 from .upsample import guided_upsample
-from .yuv import YuvSpec, rgb_to_yuv, to_uint8
+from .yuv import rgb_to_yuv, to_uint8
 
 
 @dataclass

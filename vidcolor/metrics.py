@@ -29,7 +29,8 @@ import kornia.metrics
 import torch
 
 from .flow import FLOW_MAX_SIDE, non_occluded_mask, optical_flow, warp  # noqa: F401  (re-exported)
-from .yuv import LUMA_WEIGHTS, to_uint8
+from .colorspec import LUMA_WEIGHTS
+from .yuv import to_uint8
 
 PSNR_CAP_DB = 100.0
 """Per-frame PSNR is clipped to this, so identical frames (MSE 0) keep the mean finite."""

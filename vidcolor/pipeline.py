@@ -24,7 +24,7 @@ import torch
 
 from .checkpoint import default_model_path, load_generator
 from .color import denormalize_ab, frame_lightness, normalize_l, rgb_luma
-from .controls import DEFAULT_SATURATION, check_saturation
+from .controls import DEFAULT_SATURATION, DEFAULT_SMOOTHING, DEVICE, RENDER_SIZE, SEGMENT_SECONDS, check_saturation
 from .device import auto_batch_size, download, resolve_device, torch_threads, upload_luma
 from .errors import InputError, ModelError
 from .finish import Finisher, Work, chroma_from_lab
@@ -33,10 +33,11 @@ from .join import join_segments
 from .media import (Frame, OutputOptions, VideoInfo, VideoReader, VideoWriter, check_container, check_frame_size,
                     check_options, check_paths, output_name, probe)
 from .nets import for_inference
-from .resume import DEFAULT_SEGMENT_SECONDS, SegmentPlan, WorkFolder, job_identity, segment_frames
+from .resume import SegmentPlan, WorkFolder, job_identity, segment_frames
 from .stage import StageThread
-from .temporal import DEFAULT_SMOOTHING, make_smoother
-from .yuv import YuvSpec, rgb_frame_spec, yuv_to_rgb
+from .temporal import make_smoother
+from .colorspec import YuvSpec, rgb_frame_spec
+from .yuv import yuv_to_rgb
 
 IO_THREADS = 2  # cores left to the decode and encode threads by default
 # The Colorizer settings that change the output's pixels: the resume identity, named one by one so
@@ -101,9 +102,9 @@ class Colorizer:
     temperature to S, but it must still give S x its decoded ab.
     """
 
-    segment_seconds: float = DEFAULT_SEGMENT_SECONDS  # see run()
+    segment_seconds: float = SEGMENT_SECONDS  # see run()
 
-    def __init__(self, model: str | Path | None = None, device: str = "auto", render_size: int = 256,
+    def __init__(self, model: str | Path | None = None, device: str = DEVICE, render_size: int = RENDER_SIZE,
                  batch_size: int | None = None, smoothing: str = DEFAULT_SMOOTHING, strength: float | None = None,
                  cpu_threads: int | None = None, window: int | None = None, guided: bool = False,
                  saturation: float = DEFAULT_SATURATION):

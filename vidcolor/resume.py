@@ -47,7 +47,6 @@ WORK_MARK = ".vidcolor-work"
 MANIFEST = "manifest.json"
 FORMAT = "vidcolor-work-v1"
 SEGMENT_SUFFIX = ".nut"
-DEFAULT_SEGMENT_SECONDS = 30.0
 WARMUP_FRAMES = 10  # frames decoded and smoothed before a segment's first frame, output discarded
 # (at least the cut detector's min_interval + 2, so its state at the segment's first frame is the
 # one an uninterrupted stream would have unless two cut-like jumps fall within min_interval)

@@ -18,7 +18,7 @@ from av.sidedata.sidedata import Type as SideDataType
 from av.video.reformatter import ColorPrimaries, ColorRange, ColorTrc
 
 from ..errors import InputError
-from ..yuv import YuvSpec, untagged_matrix
+from ..colorspec import YuvSpec, untagged_matrix
 
 # Pixel formats that are full range whatever the range tag says (FFmpeg's convention).
 FULL_RANGE_FORMATS = ("yuvj", "gray")

@@ -19,7 +19,7 @@ import numpy as np
 from av.video.reformatter import ColorRange, VideoReformatter
 
 from ..stage import yield_to_model
-from ..yuv import YuvSpec
+from ..colorspec import YuvSpec
 from .probe import VideoInfo, open_input
 from .streams import sws_colorspace
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import av
 
-from ..yuv import YuvSpec
+from ..colorspec import YuvSpec
 from .probe import VideoInfo
 
 COPIED_STREAM_TYPES = ("audio", "subtitle")

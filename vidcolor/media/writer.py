@@ -15,29 +15,28 @@ from pathlib import Path
 
 import av
 
+from ..controls import CODEC, CRF, PIX_FMT, PIX_FMTS, PRESET, SUFFIX
 from ..errors import OutputError
 from ..stage import StageThread
 from .probe import VideoInfo
 from .reader import Frame, plane_arrays
 from .streams import tag_video_stream
 
-PIX_FMTS = ("yuv420p", "yuv422p", "yuv444p")
 # Containers that take H.264/H.265 plus most audio; other inputs get a Matroska output.
 KEPT_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")
 TEMP_MARK = ".vidcolor-tmp"
-DEFAULT_SUFFIX = "_color"
 
 
 @dataclass(frozen=True)
 class OutputOptions:
-    codec: str = "libx264"
-    crf: int = 18
-    preset: str = "medium"
-    pix_fmt: str = "yuv420p"
+    codec: str = CODEC
+    crf: int = CRF
+    preset: str = PRESET
+    pix_fmt: str = PIX_FMT
     overwrite: bool = False
 
 
-def output_name(source: Path, suffix: str = DEFAULT_SUFFIX) -> str:
+def output_name(source: Path, suffix: str = SUFFIX) -> str:
     """`film.mp4` -> `film_color.mp4`; containers that may not hold H.264 get `.mkv`."""
     ext = source.suffix.lower() if source.suffix.lower() in KEPT_SUFFIXES else ".mkv"
     return f"{source.stem}{suffix}{ext}"
