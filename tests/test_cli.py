@@ -262,3 +262,22 @@ def test_a_closed_stdout_ends_the_command_quietly(tmp_path, make_video):
     _, err = process.communicate(timeout=120)
     assert process.returncode == 1
     assert "Traceback" not in err and "internal error" not in err and "BrokenPipe" not in err, err
+
+
+def test_defaults_are_declared_once():
+    """`vidcolor run`'s option defaults are the library's: Colorizer's, OutputOptions' and the segment length."""
+    import dataclasses
+    import inspect
+
+    from vidcolor.cli import run_command
+    from vidcolor.media import OutputOptions
+    from vidcolor.pipeline import Colorizer
+
+    defaults = {p.name: p.default for p in run_command.params}
+    for name, parameter in inspect.signature(Colorizer).parameters.items():
+        if name in defaults and name != "model":
+            assert defaults[name] == parameter.default, name
+    for f in dataclasses.fields(OutputOptions):
+        if f.name != "overwrite":  # a flag: off unless given
+            assert defaults[f.name] == f.default, f.name
+    assert defaults["segment_seconds"] == Colorizer.segment_seconds
