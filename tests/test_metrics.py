@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from vidcolor import metrics as M
+from vidcolor import scoring as S
 
 
 def texture(h: int, w: int, seed: int = 0) -> torch.Tensor:
@@ -276,27 +277,27 @@ def test_score_video_equals_whole_video_functions_for_any_batching() -> None:
         ([4, 0, 3], [1, 6]),  # an empty batch in the stream
     ]
     for p_cut, r_cut in cuts:
-        got = M.score_video(iter(_splits(pred, p_cut)), iter(_splits(ref, r_cut)))
+        got = S.score_video(iter(_splits(pred, p_cut)), iter(_splits(ref, r_cut)))
         assert dataclasses.asdict(got) == pytest.approx(expected, rel=1e-9, abs=1e-12, nan_ok=True), (p_cut, r_cut)
     # uint8 frames and single (3,H,W) frames from a generator give the same numbers
     gen = (f for f in M.frames_to_uint8(pred))
-    got = M.score_video(gen, [M.frames_to_uint8(ref)])
+    got = S.score_video(gen, [M.frames_to_uint8(ref)])
     assert dataclasses.asdict(got) == pytest.approx(expected, rel=1e-9, abs=1e-12, nan_ok=True)
 
 
 def test_score_video_rejects_different_lengths_and_sizes() -> None:
     v = static(3, 16, 16)
     with pytest.raises(ValueError):
-        M.score_video([v], [v[:2]])
+        S.score_video([v], [v[:2]])
     with pytest.raises(ValueError):
-        M.score_video([v[:2]], [v])
+        S.score_video([v[:2]], [v])
     with pytest.raises(ValueError):
-        M.score_video([v], [static(3, 16, 20)])
+        S.score_video([v], [static(3, 16, 20)])
 
 
 def test_single_frame_video_has_undefined_temporal_metrics() -> None:
     v = static(1, 16, 16)
-    s = M.score_video([v], [v])
+    s = S.score_video([v], [v])
     assert s.frames == 1 and s.psnr == M.PSNR_CAP_DB
     assert math.isnan(s.cdc) and math.isnan(s.warp_error)
 

@@ -6,7 +6,7 @@ Two ways in:
   written losslessly to a temp file), colorize that file with `Colorizer.run` - exactly what
   `vidcolor run` does, smoothing and encoding included - and score the output against the
   reference.
-Both decode with PyAV in batches and score with `metrics.score_video`, so memory stays flat
+Both decode with PyAV in batches and score with `scoring.score_video`, so memory stays flat
 whatever the length. Frames are turned into 8-bit RGB with the reference's own matrix and
 range (as `vidcolor info` reports them) for both videos. Given a `fd.Lite0Features`, they
 also score fd_lite0 between the prediction's and the reference's frames (every `fd_every`-th).
@@ -34,7 +34,9 @@ from .media import OutputOptions, VideoReader, probe
 from .media.probe import open_input
 from .media.reader import plane_arrays, to_planar
 from .media.streams import sws_colorspace, tag_video_stream
-from .metrics import FLOW_MAX_SIDE, MismatchError, VideoScores, colorfulness_ratio, delta_cf, score_video
+from .controls import FLOW_MAX_SIDE
+from .metrics import colorfulness_ratio, delta_cf
+from .scoring import MismatchError, VideoScores, score_video
 from .temporal import CutDetector
 from .colorspec import YuvSpec
 

@@ -208,7 +208,7 @@ def fd_lite0_between(features: Lite0Features, pred: torch.Tensor, truth: torch.T
 
 class FdPair:
     """fd_lite0 of one predicted video against its reference, fed the aligned chunks that
-    `metrics.score_video` decodes; only every `every`-th frame (0, every, 2*every, ...) is used."""
+    `scoring.score_video` decodes; only every `every`-th frame (0, every, 2*every, ...) is used."""
 
     def __init__(self, features: Lite0Features, every: int = FD_EVERY) -> None:
         if every < 1:
