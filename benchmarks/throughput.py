@@ -37,13 +37,14 @@ import tempfile
 import threading
 import time
 from contextlib import nullcontext
-from dataclasses import fields
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable
 
 import av
 import numpy as np
+
+from vidcolor.controls import DEVICE, RENDER_SIZE
 
 KINDS = ("decode", "transcode", "model", "run", "disk")
 HERE = Path(__file__).resolve()
@@ -59,6 +60,7 @@ def make_clip(source: Path, target: Path, frames: int, size: tuple[int, int] | N
     once like a typical source (x264 crf 18 medium, the source's colour tags).
     """
     from vidcolor.media import probe
+    from vidcolor.media.streams import tag_video_stream
 
     video = probe(source).video
     width, height = size or (video.width, video.height)
@@ -67,9 +69,7 @@ def make_clip(source: Path, target: Path, frames: int, size: tuple[int, int] | N
     with av.open(str(target), "w") as out:
         vs = out.add_stream("libx264", rate=rate, options={"crf": "18", "preset": "medium"})
         vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
-        ctx = vs.codec_context
-        ctx.colorspace, ctx.color_range = video.color.colorspace, video.color.color_range
-        ctx.color_primaries, ctx.color_trc = video.color.primaries, video.color.trc
+        tag_video_stream(vs, video)
         audio = out.add_stream("aac", rate=sample_rate, layout="stereo")
         written, samples = 0, 0
         while written < frames:
@@ -168,33 +168,24 @@ def peak_rss_mib() -> float:
 def _setup(a: argparse.Namespace) -> tuple[Any, Any, Any]:
     """The clip's VideoInfo, the CLI's default output options, and the batch size `run()` would use."""
     from vidcolor.media import probe
-    from vidcolor.pipeline import CPU_BATCH_SIZE
+    from vidcolor.device import CPU_BATCH_SIZE
 
     return probe(a.input).video, cli_output_options(), a.batch_size or CPU_BATCH_SIZE
 
 
-def cli_defaults() -> dict[str, Any]:
-    """The option defaults of `vidcolor run`, read from the click command so they cannot drift."""
-    from vidcolor.cli import run_command
-
-    return {p.name: p.default for p in run_command.params}
-
-
 def cli_output_options() -> Any:
-    """OutputOptions exactly as `vidcolor run` builds them from its own option defaults."""
+    """OutputOptions as `vidcolor run` builds them by default: both take their defaults from `vidcolor.controls`."""
     from vidcolor.media import OutputOptions
 
-    defaults = cli_defaults()
-    return OutputOptions(**{f.name: defaults[f.name] for f in fields(OutputOptions)
-                            if f.name in defaults and f.name != "overwrite"}, overwrite=True)
+    return OutputOptions(overwrite=True)
 
 
 def _colorizer(a: argparse.Namespace) -> Any:
-    """A Colorizer with `vidcolor run`'s defaults, overridden only by this script's options."""
+    """A Colorizer with `vidcolor run`'s defaults (`vidcolor.controls`, through Colorizer's own), overridden
+    only by this script's options."""
     from vidcolor.pipeline import Colorizer
 
-    defaults = cli_defaults()
-    kwargs = {k: defaults[k] for k in inspect.signature(Colorizer).parameters if k in defaults}
+    kwargs: dict[str, Any] = {}
     kwargs.update(model=a.model, device=a.device, render_size=a.render_size, batch_size=a.batch_size,
                   cpu_threads=a.cpu_threads)
     if a.smoothing:
@@ -210,24 +201,25 @@ def work_decode(a: argparse.Namespace) -> dict[str, Any]:
     reader = VideoReader(a.input, video, options.pix_fmt, batch)
     with ThreadCpu() as cpu:
         reader.start()
-        frames = sum(len(b.frames) for b in reader)
+        frames = sum(len(b) for b in reader)
         reader.close()
     return {"frames": frames, "seconds": cpu.wall, "cpu": cpu.report(),
             "busy": {"decode": reader.busy_seconds}}
 
 
 def work_transcode(a: argparse.Namespace) -> dict[str, Any]:
-    """Decode + encode with `vidcolor run`'s reader, writer and encoder settings, source planes passed through."""
-    from vidcolor.media import OutputFrame, VideoReader, VideoWriter
+    """Decode + encode with `vidcolor run`'s reader, writer and encoder settings, source planes passed through
+    (video only, as run's segments: run copies the audio when it joins them, ~0.2 % of a run)."""
+    from vidcolor.media import VideoReader, VideoWriter
 
     video, options, batch = _setup(a)
     with ThreadCpu() as cpu:
         reader = VideoReader(a.input, video, options.pix_fmt, batch)
-        writer = VideoWriter(a.workdir / "transcode.mp4", video, options, reader.copied_streams)
+        writer = VideoWriter(a.workdir / "transcode.mp4", video, options)
         reader.start()
         writer.start()
         for b in reader:
-            writer.write([OutputFrame(f.pts, f.duration, f.planes) for f in b.frames], b.packets)
+            writer.write(b)
         writer.finish()
         reader.close()
     return {"frames": writer.frames_written, "seconds": cpu.wall, "cpu": cpu.report(),
@@ -239,7 +231,9 @@ def work_model(a: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from vidcolor.media import VideoReader
-    from vidcolor.pipeline import luma_lightness, render_shape, torch_threads
+    from vidcolor.color import luma_lightness
+    from vidcolor.device import torch_threads, upload_luma
+    from vidcolor.geometry import render_shape
 
     video, options, _ = _setup(a)
     colorizer = _colorizer(a)
@@ -250,7 +244,7 @@ def work_model(a: argparse.Namespace) -> dict[str, Any]:
     batches = []
     with torch.inference_mode():
         for b in reader:  # L exactly as the pipeline computes it, kept on the device
-            y = colorizer._upload_luma(b.frames)
+            y = upload_luma([f.planes[0] for f in b], colorizer.device)
             batches.append(luma_lightness(y, render_hw, video.color.yuv_spec))
     reader.close()
     sync = torch.cuda.synchronize if colorizer.cuda else (lambda: None)
@@ -294,10 +288,10 @@ def work_disk(a: argparse.Namespace) -> dict[str, Any]:
     import torch
     from av.video.reformatter import VideoReformatter
 
-    from vidcolor.media import OutputFrame, VideoWriter
+    from vidcolor.media import Frame, VideoWriter
     from vidcolor.media.probe import open_input
-    from vidcolor.media.reader import COPIED_STREAM_TYPES, plane_arrays, to_planar
-    from vidcolor.pipeline import torch_threads
+    from vidcolor.media.reader import plane_arrays, to_planar
+    from vidcolor.device import torch_threads
 
     video, options, _ = _setup(a)
     colorizer = _colorizer(a)
@@ -328,18 +322,15 @@ def work_disk(a: argparse.Namespace) -> dict[str, Any]:
         stages["colorize"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        with open_input(a.input) as src:  # re-encode the PNGs, audio copied from the source
-            copied = [s for s in src.streams if s.type in COPIED_STREAM_TYPES]
-            writer = VideoWriter(a.workdir / "disk.mp4", video, options, copied)
-            writer.start()
-            writer.write([], [p for p in src.demux(*copied) if p.dts is not None])
-            reformatter = VideoReformatter()
-            for i, (pts, duration) in enumerate(timestamps):
-                rgb = av.VideoFrame.from_ndarray(kornia_rs.io.read_image_png_u8(str(color / f"{i:06d}.png"), "rgb"),
-                                                 format="rgb24")
-                planes = plane_arrays(to_planar(rgb, options.pix_fmt, video.color.yuv_spec, reformatter))
-                writer.write([OutputFrame(pts, duration or 1, planes)])
-            writer.finish()
+        writer = VideoWriter(a.workdir / "disk.mp4", video, options)  # re-encode the PNGs (video only, as run's
+        writer.start()  # segments: copying the audio is ~0.2 % of a run either way)
+        reformatter = VideoReformatter()
+        for i, (pts, duration) in enumerate(timestamps):
+            rgb = av.VideoFrame.from_ndarray(kornia_rs.io.read_image_png_u8(str(color / f"{i:06d}.png"), "rgb"),
+                                             format="rgb24")
+            planes = plane_arrays(to_planar(rgb, options.pix_fmt, video.color.yuv_spec, reformatter))
+            writer.write([Frame(pts, duration or 1, planes)])
+        writer.finish()
         stages["encode"] = time.perf_counter() - t
     return {"frames": writer.frames_written, "seconds": cpu.wall, "cpu": cpu.report(), "stages": stages}
 
@@ -511,9 +502,9 @@ def memory(a: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 # Where a thread's time goes: the outermost of these functions on its stack names the stage;
 # a stack ending in a wait is that stage's idle time (queue empty/full, joins).
 STAGES = {"predict_ab": "model", "luma_lightness": "Y -> L*", "push": "temporal smoother", "update": "cut detector",
-          "_output_frames": "L*ab -> CbCr", "_upload_luma": "upload Y", "__iter__": "next batch from decoder",
+          "_output_frames": "L*ab -> CbCr", "upload_luma": "upload Y", "__iter__": "next batch from decoder",
           "write": "hand batch to encoder", "finish": "encoder drain at segment end", "join_segments": "join segments",
-          "_mux": "encode + mux", "_decode": "decode"}
+          "_encode": "encode + mux", "_decode": "decode"}
 WAITS = {"wait", "_wait_for_tstate_lock", "join", "sleep"}
 
 
@@ -557,9 +548,9 @@ def print_table(result: dict[str, Any]) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("input", type=Path)
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (as `vidcolor run`).")
+    p.add_argument("--device", default=DEVICE, help="auto, cpu, cuda or cuda:N (as `vidcolor run`).")
     p.add_argument("--model", type=Path, help="Generator checkpoint; default: the packaged model.")
-    p.add_argument("--render-size", type=int, help="Short side the model sees [256; 32 with --memory].")
+    p.add_argument("--render-size", type=int, help=f"Short side the model sees [{RENDER_SIZE}; 32 with --memory].")
     p.add_argument("--batch-size", type=int, help="Frames per batch [as `vidcolor run`: automatic].")
     p.add_argument("--cpu-threads", type=int, help="torch intra-op threads on CPU [as `vidcolor run`].")
     p.add_argument("--smoothing", help="Temporal smoothing of the end-to-end run [as `vidcolor run`].")
@@ -583,7 +574,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     a.input = a.input.resolve()  # children run elsewhere
     a.model = a.model.resolve() if a.model else None
     if a.render_size is None:
-        a.render_size = 32 if a.memory else 256
+        a.render_size = 32 if a.memory else RENDER_SIZE
     return a
 
 

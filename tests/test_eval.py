@@ -114,9 +114,16 @@ def test_eval_colorize_runs_the_model_and_writes_json(tmp_path, colour_clip, neu
     else:
         assert neutral["fd_lite0"] is None and "vidcolor[train]" in doc["options"]["fd_lite0"]
     assert (tmp_path / "kept" / "colour_color.mp4").is_file()
-    coloured = evaluate.evaluate_colorize(colour_clip, _colorizer(tiny_model))
+    kept = tmp_path / "coloured.mp4"
+    coloured = evaluate.evaluate_colorize(colour_clip, _colorizer(tiny_model), keep=kept)
     assert coloured.scores.colorfulness > neutral["colorfulness"] + 10  # the model's colour got through
-    assert coloured.scores.frames == 12 and coloured.scores.psnr < neutral["psnr"] + 20
+    assert coloured.scores.frames == 12
+    # --colorize scores exactly the file `run` wrote, and the neutral model's output is the gray version
+    # of the reference (its luma with neutral chroma) up to the encoder's loss
+    assert coloured.scores == evaluate.evaluate_pair(kept, colour_clip).scores
+    gray = evaluate.evaluate_pair(evaluate.write_gray(colour_clip, tmp_path / "gray.mp4"), colour_clip).scores
+    assert neutral["psnr"] == pytest.approx(gray.psnr, abs=0.5), (neutral["psnr"], gray.psnr)
+    assert coloured.scores.psnr < gray.psnr - 1  # a wrong, strong colour is worse than none
     assert neutral["cdc_chroma"] < 1e-3 and neutral["warp_error_chroma"] < 1e-5  # no colour, no colour flicker
 
 
@@ -153,5 +160,7 @@ def test_flow_side_sets_the_resolution_of_the_warp_error_flow(tmp_path, colour_c
         scores[side] = doc["videos"][0]
     full = evaluate.evaluate_pair(gray, colour_clip, flow_max_side=None).scores
     assert scores[0]["warp_error"] == pytest.approx(full.warp_error)  # 0 = full resolution
-    assert scores[32]["warp_error"] != pytest.approx(full.warp_error)  # coarser flow, other correspondences
+    coarse = evaluate.evaluate_pair(gray, colour_clip, flow_max_side=32).scores
+    assert scores[32]["warp_error"] == pytest.approx(coarse.warp_error, rel=1e-9)  # the flow really at 32 px
+    assert abs(coarse.warp_error - full.warp_error) > 0.02 * full.warp_error, (coarse.warp_error, full.warp_error)
     assert scores[32]["psnr"] == scores[0]["psnr"]  # only the flow-based scores depend on it

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from vidcolor import fd as FD
 from vidcolor import metrics as M
+from vidcolor import scoring as S
 from vidcolor.cli import cli
 
 needs_lite0 = pytest.mark.skipif(FD.lite0_unavailable() is not None, reason="training extra not installed")
@@ -171,10 +172,10 @@ def test_colorfulness_ratio_and_delta_cf_on_solid_colours() -> None:
     truth, half, gray = solid((200, 100, 100)), solid((150, 100, 100)), solid((120, 120, 120))
     m_truth = 0.3 * math.hypot(100, 50)
     assert M.colorfulness(truth) == pytest.approx(m_truth)
-    scores = M.score_video([half], [truth], flow_max_side=None)
+    scores = S.score_video([half], [truth], flow_max_side=None)
     assert scores.colorfulness_ratio == pytest.approx(0.5)
     assert scores.delta_cf == pytest.approx(-m_truth / 2)
-    gray_scores = M.score_video([gray], [truth])
+    gray_scores = S.score_video([gray], [truth])
     assert gray_scores.colorfulness_ratio == 0.0 and gray_scores.delta_cf == pytest.approx(-m_truth)
     assert math.isnan(M.colorfulness_ratio(5.0, 0.0)) and M.delta_cf(5.0, 0.0) == 5.0  # gray truth: no ratio
     assert math.isnan(scores.fd_lite0)  # not asked for

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import write_audio_only
 from vidcolor.errors import InputError, OutputError
-from vidcolor.media import OutputFrame, OutputOptions, VideoReader, VideoWriter, check_options, check_paths, probe
+from vidcolor.media import Frame, OutputOptions, VideoReader, VideoWriter, check_options, check_paths, probe
 from vidcolor.media.probe import ColorTags, resolve_color
 from vidcolor.media.writer import output_name, temp_path
 
@@ -87,17 +87,16 @@ def test_yuv_spec_of_tags():
 
 # -- reader ------------------------------------------------------------------------------------
 
-def test_reader_batches_timestamps_and_packets(clip, read_video):
+def test_reader_batches_and_timestamps(clip, read_video):
     batches = read_all(VideoReader(clip, probe(clip).video, "yuv420p", batch_size=5))
-    frames = [f for b in batches for f in b.frames]
-    assert [len(b.frames) for b in batches if b.frames] == [5, 5, 5, 5, 4]
+    frames = [f for b in batches for f in b]
+    assert [len(b) for b in batches] == [5, 5, 5, 5, 4]
     source = read_video(clip, planes=True)
     assert [f.pts for f in frames] == source.pts
     assert all(f.duration > 0 for f in frames)
     assert [p.shape for p in frames[0].planes] == [(182, 322), (91, 161), (91, 161)]
     for ours, theirs in zip(frames, source.planes):
         assert all(np.array_equal(a, b) for a, b in zip(ours.planes, theirs))
-    assert [(p.pts * p.time_base, bytes(p)) for b in batches for p in b.packets] == source.audio_packets
 
 
 @pytest.mark.parametrize("codec,pix_fmt", [("ffv1", "gray"), ("libx264", "yuvj420p"), ("libx264", "yuv444p"),
@@ -112,7 +111,7 @@ def test_reader_keeps_source_luma(tmp_path, make_video, codec, pix_fmt):
         plane = first.planes[0]
         y = np.frombuffer(plane, depth).reshape(plane.height, -1)[:, :plane.width].astype(int)
     video = probe(path).video
-    frame = read_all(VideoReader(path, video, "yuv420p", batch_size=4))[0].frames[0]
+    frame = read_all(VideoReader(path, video, "yuv420p", batch_size=4))[0][0]
     expected = y >> 2 if depth == np.uint16 else y
     assert np.abs(frame.planes[0].astype(int) - expected).max() <= 1
     assert [p.shape for p in frame.planes] == [(182, 322), (91, 161), (91, 161)]
@@ -127,13 +126,13 @@ def test_reader_converts_rgb_with_the_output_matrix(tmp_path, make_video):
         gray = next(container.decode(video=0)).to_ndarray(format="rgb24")[..., 1].astype(float)
     video = probe(path).video
     assert video.color.yuv_spec.full_range is False
-    frame = read_all(VideoReader(path, video, "yuv420p", batch_size=2))[0].frames[0]
+    frame = read_all(VideoReader(path, video, "yuv420p", batch_size=2))[0][0]
     assert np.abs(frame.planes[0] - (16 + 219 * gray / 255)).max() <= 1
     assert np.abs(frame.planes[1].astype(int) - 128).max() <= 1
 
 
 def test_reader_to_444(clip):
-    frame = read_all(VideoReader(clip, probe(clip).video, "yuv444p", batch_size=8))[0].frames[0]
+    frame = read_all(VideoReader(clip, probe(clip).video, "yuv444p", batch_size=8))[0][0]
     assert [p.shape for p in frame.planes] == [(182, 322)] * 3
 
 
@@ -144,7 +143,7 @@ def test_reader_counts_corrupt_packets(tmp_path, make_video):
         data[offset:offset + 600] = np.random.default_rng(offset).integers(0, 256, 600, dtype=np.uint8).tobytes()
     path.write_bytes(bytes(data))
     reader = VideoReader(path, probe(path).video, "yuv420p", batch_size=8)
-    frames = [f for b in read_all(reader) for f in b.frames]
+    frames = [f for b in read_all(reader) for f in b]
     assert reader.decode_errors > 0
     assert len(frames) == reader.frames_decoded < 40
     assert all(a.pts < b.pts for a, b in itertools.pairwise(frames))
@@ -195,7 +194,7 @@ def test_writer_timestamps_and_abort(tmp_path, clip, read_video):
     video = probe(clip).video
     pts, durations = [0, 3, 4, 9, 10, 12], [3, 1, 5, 1, 2, 2]
     planes = (np.full((182, 322), 100, np.uint8), np.full((91, 161), 90, np.uint8), np.full((91, 161), 160, np.uint8))
-    frames = [OutputFrame(p, d, planes) for p, d in zip(pts, durations)]
+    frames = [Frame(p, d, planes) for p, d in zip(pts, durations)]
     video = type(video)(**{**video.__dict__, "time_base": Fraction(1, 24), "rotation": 0})
     target = tmp_path / "out.mp4"
     writer = VideoWriter(target, video, OutputOptions(preset="ultrafast"))

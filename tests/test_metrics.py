@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from vidcolor import metrics as M
+from vidcolor import scoring as S
 
 
 def texture(h: int, w: int, seed: int = 0) -> torch.Tensor:
@@ -37,16 +38,16 @@ def static(t: int, h: int = 48, w: int = 64, seed: int = 0) -> torch.Tensor:
 # ---------------------------------------------------------------------------------- input
 
 
-def test_to_uint8_rounds_float_and_keeps_uint8() -> None:
+def test_frames_to_uint8_rounds_float_and_keeps_uint8() -> None:
     f = torch.tensor([0.0, 0.5 / 255, 1.6 / 255, 0.5, 1.0, 1.5, -0.2]).view(1, 1, 1, 7).expand(1, 3, 1, 7)
-    assert M.to_uint8(f)[0, 0, 0].tolist() == [0, 0, 2, 128, 255, 255, 0]
+    assert M.frames_to_uint8(f)[0, 0, 0].tolist() == [0, 0, 2, 128, 255, 255, 0]
     u = torch.randint(0, 256, (2, 3, 4, 5), dtype=torch.uint8)
-    assert torch.equal(M.to_uint8(u), u)
-    assert M.to_uint8(u[0]).shape == (1, 3, 4, 5)  # a single frame is a one-frame video
+    assert torch.equal(M.frames_to_uint8(u), u)
+    assert M.frames_to_uint8(u[0]).shape == (1, 3, 4, 5)  # a single frame is a one-frame video
     with pytest.raises(TypeError):
-        M.to_uint8(u.long())
+        M.frames_to_uint8(u.long())
     with pytest.raises(ValueError):
-        M.to_uint8(torch.zeros(2, 1, 4, 5))
+        M.frames_to_uint8(torch.zeros(2, 1, 4, 5))
 
 
 # ---------------------------------------------------------------------------------- PSNR / SSIM
@@ -83,7 +84,7 @@ def _ssim_reference(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_ssim_matches_the_written_out_definition() -> None:
-    ref = M.to_uint8(texture(40, 52, seed=1))
+    ref = M.frames_to_uint8(texture(40, 52, seed=1))
     noisy = (ref.float() + 12 * torch.randn(ref.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 255)
     noisy = noisy.round().to(torch.uint8)
     got = M.ssim(noisy, ref)
@@ -229,7 +230,7 @@ def test_warp_error_consistent_pan_is_near_zero_and_flicker_is_not() -> None:
 def test_a_pair_with_no_trusted_pixel_adds_nothing_to_the_warp_error() -> None:
     # as Lai et al.'s script (the difference is masked before it is summed): a cut whose
     # occlusion mask is empty adds 0, not the whole frame's difference
-    a, b = M.to_uint8(texture(24, 32, seed=1)), M.to_uint8(texture(24, 32, seed=2))
+    a, b = M.frames_to_uint8(texture(24, 32, seed=1)), M.frames_to_uint8(texture(24, 32, seed=2))
     flow = torch.zeros(24, 32, 2)
     everywhere = torch.ones(24, 32, dtype=torch.bool)
     mse = ((a.float() - b.float()) / 255).square().mean().item()
@@ -276,27 +277,27 @@ def test_score_video_equals_whole_video_functions_for_any_batching() -> None:
         ([4, 0, 3], [1, 6]),  # an empty batch in the stream
     ]
     for p_cut, r_cut in cuts:
-        got = M.score_video(iter(_splits(pred, p_cut)), iter(_splits(ref, r_cut)))
+        got = S.score_video(iter(_splits(pred, p_cut)), iter(_splits(ref, r_cut)))
         assert dataclasses.asdict(got) == pytest.approx(expected, rel=1e-9, abs=1e-12, nan_ok=True), (p_cut, r_cut)
     # uint8 frames and single (3,H,W) frames from a generator give the same numbers
-    gen = (f for f in M.to_uint8(pred))
-    got = M.score_video(gen, [M.to_uint8(ref)])
+    gen = (f for f in M.frames_to_uint8(pred))
+    got = S.score_video(gen, [M.frames_to_uint8(ref)])
     assert dataclasses.asdict(got) == pytest.approx(expected, rel=1e-9, abs=1e-12, nan_ok=True)
 
 
 def test_score_video_rejects_different_lengths_and_sizes() -> None:
     v = static(3, 16, 16)
     with pytest.raises(ValueError):
-        M.score_video([v], [v[:2]])
+        S.score_video([v], [v[:2]])
     with pytest.raises(ValueError):
-        M.score_video([v[:2]], [v])
+        S.score_video([v[:2]], [v])
     with pytest.raises(ValueError):
-        M.score_video([v], [static(3, 16, 20)])
+        S.score_video([v], [static(3, 16, 20)])
 
 
 def test_single_frame_video_has_undefined_temporal_metrics() -> None:
     v = static(1, 16, 16)
-    s = M.score_video([v], [v])
+    s = S.score_video([v], [v])
     assert s.frames == 1 and s.psnr == M.PSNR_CAP_DB
     assert math.isnan(s.cdc) and math.isnan(s.warp_error)
 

@@ -9,10 +9,14 @@ import pytest
 import torch
 
 from vidcolor import pipeline
-from vidcolor.color import rgb_to_lab
+from vidcolor.color import gray_lightness, rgb_luma, rgb_to_lab
+from vidcolor.colorspec import YuvSpec, rgb_frame_spec
+from vidcolor.yuv import luma_to_gray, rgb_to_yuv, yuv_to_rgb
 from vidcolor.errors import DeviceError, ModelError, OptionError, OutputError
 from vidcolor.media import OutputOptions
-from vidcolor.pipeline import Colorizer, RunResult, pad_to_multiple, render_shape, resolve_device
+from vidcolor.device import resolve_device
+from vidcolor.geometry import pad_to_multiple, render_shape
+from vidcolor.pipeline import Colorizer, RunResult
 
 REPO = Path(__file__).resolve().parents[1]
 SWS_MATRIX = {1: "itu709", 5: "itu601", 6: "itu601"}  # AVColorSpace -> swscale name
@@ -59,7 +63,7 @@ def colorized(tmp_path_factory, make_video, read_video, models):
 
 def test_frames_timestamps_duration_and_audio_preserved(colorized):
     result, source, output = colorized
-    assert result.frames_in == result.frames_out == result.frames_expected == 30 and result.frames_lost == 0
+    assert result.frames_out == result.frames_expected == 30 and result.frames_lost == 0
     assert len(set(np.diff(source.pts))) >= 3  # the source really has a variable frame rate
     assert output.times == source.times
     assert abs(output.duration - source.duration) < 0.1 / 24
@@ -197,9 +201,9 @@ def test_truncated_input_keeps_what_decodes(tmp_path, make_video, read_video, mo
     data = source.read_bytes()
     source.write_bytes(data[:len(data) * 6 // 10])
     result = Colorizer(models["colour"], device="cpu", render_size=64).run(source, tmp_path / "out.mkv")
-    assert 0 < result.frames_in < 48
-    assert result.frames_expected == 48 and result.frames_lost == 48 - result.frames_in
-    assert len(read_video(result.output).pts) == result.frames_out == result.frames_in
+    assert 0 < result.frames_out < 48
+    assert result.frames_expected == 48 and result.frames_lost == 48 - result.frames_out
+    assert len(read_video(result.output).pts) == result.frames_out
 
 
 def test_default_output_name(tmp_path, make_video, models):
@@ -209,15 +213,43 @@ def test_default_output_name(tmp_path, make_video, models):
 
 
 def test_colorize_tensor_api(models):
-    """The eval/benchmark entry: same size, same L*, colour added, temporal mode keeps the count."""
+    """The eval/benchmark entry: same size, the input's luma kept, colour added."""
     rgb = torch.rand(3, 3, 50, 70, generator=torch.Generator().manual_seed(0)) * 0.5 + 0.25
     colorizer = Colorizer(models["colour"], device="cpu", render_size=64)
     out = colorizer.colorize(rgb)
     assert out.shape == rgb.shape
-    lab_in, lab_out = rgb_to_lab(rgb), rgb_to_lab(out)
-    assert (lab_in[:, 0] - lab_out[:, 0]).abs().mean() < 1.0
+    spec = rgb_frame_spec(50)
+    inside = ((out > 0) & (out < 1)).all(dim=1, keepdim=True)  # where the colour did not leave the RGB gamut
+    assert inside.float().mean() > 0.9
+    gap = (rgb_luma(out, spec) - rgb_luma(rgb, spec)).abs()
+    assert gap[inside].max() < 1e-5 and gap.mean() < 1e-3
+    lab_out = rgb_to_lab(out)
     assert lab_out[:, 1].mean() > 30 and lab_out[:, 2].mean() > 20
-    assert colorizer.colorize(rgb, temporal=True).shape == rgb.shape
+
+
+@pytest.mark.parametrize("guided", [False, True])
+def test_colorize_is_the_run_path(tmp_path, make_video, read_video, models, guided):
+    """One L* definition: `colorize` of the RGB frames of a 4:4:4 clip gives the colour `run` writes for that
+    clip (smoothing off), to within the 8-bit rounding of run's planes; a colour source, so the L* of
+    the luma and the CIE L* of the RGB really differ."""
+    source = make_video(tmp_path / "clip.mkv", width=96, height=64, frames=3, gray=False, pix_fmt="yuv444p",
+                        colorspace="bt601")
+    colorizer = Colorizer(models["colour"], device="cpu", render_size=64, smoothing="none", guided=guided)
+    out = colorizer.run(source, tmp_path / "out.mkv", OutputOptions(crf=0, preset="ultrafast", pix_fmt="yuv444p"))
+    spec = YuvSpec("bt601", full_range=False)
+    src, run = ([np.stack(p) for p in read_video(path, planes=True).planes] for path in (source, out.output))
+    rgb = yuv_to_rgb(torch.from_numpy(np.stack(src)).float() / 255, spec)
+    out_rgb = colorizer.colorize(rgb, spec)
+    coloured = rgb_to_yuv(out_rgb, spec) * 255
+    expected = torch.from_numpy(np.stack(run)).float()
+    # Where neither RGB frame was clipped to the gamut (that moves Y'CbCr), run's planes are colorize's rounded.
+    inside = ((rgb > 0) & (rgb < 1) & (out_rgb > 0) & (out_rgb < 1)).all(dim=1, keepdim=True).expand_as(coloured)
+    assert inside.float().mean() > 0.8
+    gap = (coloured - expected).abs()
+    assert gap[inside].max() <= 1.01 and gap.mean() < 0.5, (gap[inside].max(), gap.mean())
+    lab_gap = (rgb_to_lab(rgb)[:, 0] - gray_lightness(luma_to_gray(torch.from_numpy(np.stack(src))[:, :1].float()
+                                                                   / 255, spec))[:, 0]).abs().mean()
+    assert lab_gap > 0.5  # the old path (CIE L* of the RGB) would have shown the model another picture
 
 
 # -- --saturation: ab scaled right after the model, on every colouring path ----------------------
@@ -238,13 +270,12 @@ def test_saturation_scales_predicted_ab(models):
         assert torch.equal(scaled, base * s), s
 
 
-@pytest.mark.parametrize("temporal", [False, True])
-def test_saturation_in_colorize(moderate_model, temporal):
+def test_saturation_in_colorize(moderate_model):
     """The tensor API (eval, benchmarks): S = 2 doubles the output's Lab ab, S = 0 gives gray, L* kept."""
     rgb = torch.rand(3, 3, 48, 80, generator=torch.Generator().manual_seed(1)) * 0.3 + 0.35
     ab, L = {}, {}
     for s in (1.0, 2.0, 0.0):
-        lab = rgb_to_lab(Colorizer(moderate_model, device="cpu", render_size=64, saturation=s).colorize(rgb, temporal))
+        lab = rgb_to_lab(Colorizer(moderate_model, device="cpu", render_size=64, saturation=s).colorize(rgb))
         L[s], ab[s] = lab[:, :1], lab[:, 1:]
     assert ab[1.0].abs().mean() > 5
     ratio = ab[2.0].abs().mean() / ab[1.0].abs().mean()
@@ -289,7 +320,8 @@ def test_saturation_out_of_bounds(models, value):
 def test_frame_lightness_matches_full_resolution_lab():
     """The pipeline's L* (Y only, box-reduced to chroma size, render size from that) agrees with
     converting the full-size gray frame to Lab and resizing, and integer reductions are box means."""
-    from vidcolor.pipeline import frame_lightness, resize
+    from vidcolor.color import frame_lightness
+    from vidcolor.geometry import resize
     from vidcolor.yuv import YuvSpec, yuv_to_rgb
 
     spec = YuvSpec("bt709", False)
@@ -356,10 +388,10 @@ def test_device_and_model_errors(tmp_path, monkeypatch):
 
 
 def test_run_result_fields():
-    result = RunResult(Path("a"), Path("b"), frames_in=90, frames_out=90, frames_expected=100,
+    result = RunResult(Path("a"), Path("b"), frames_out=90, frames_expected=100,
                        decode_errors=2, seconds=3.0)
     assert result.frames_lost == 10 and result.fps == 30
-    counted = RunResult(Path("a"), Path("b"), frames_in=77, frames_out=77, frames_expected=78, decode_errors=0,
+    counted = RunResult(Path("a"), Path("b"), frames_out=77, frames_expected=78, decode_errors=0,
                         seconds=1.0)
     assert counted.frames_lost == 1
     counted.frames_estimated = True  # e.g. Matroska: 78 from the duration, which includes a start offset

@@ -250,3 +250,44 @@ def test_segment_boundaries_do_not_show(tmp_path, make_video, make_model, read_v
                 for a, b in zip(planes[1.0], planes[100.0]) for k in (1, 2))
     assert len(planes[1.0]) == len(planes[100.0]) == 52
     assert worst <= (0 if mode == "window" else 1), worst
+
+
+def test_resume_identity_is_the_listed_settings_only(model):
+    """The identity's settings are `RESUME_SETTINGS` by name: an attribute added to a Colorizer later
+    does not join it, and each listed one (saturation too) is there with its value."""
+    from vidcolor.pipeline import RESUME_SETTINGS
+
+    colorizer = Colorizer(model, device="cpu", render_size=64, saturation=1.5, strength=0.2)
+    colorizer.new_knob = "not part of the key"
+    settings = colorizer.settings()
+    assert tuple(settings) == RESUME_SETTINGS
+    assert settings == {"saturation": 1.5, "cuda": False, "render_size": 64, "smoothing": "flow",
+                        "strength": 0.2, "window": None, "guided": False}
+
+
+def test_segment_plan_warmup_own_and_lookahead():
+    """Each planned segment computes its warm-up, its own frames and its look-ahead, in that order; only
+    its own frames are kept, and a resumed plan starts with the recorded warm-up."""
+    from vidcolor.media import Frame
+    from vidcolor.resume import WARMUP_FRAMES, SegmentPlan
+
+    frames = [Frame(pts, 1, ()) for pts in range(50)]
+
+    def plan(lookahead: int, start: int = 0, resume: list[int] = ()):
+        stream = iter(frames[resume[0]:] if resume else frames)
+        return [(s, [(f.pts, f.keep) for f in s.frames]) for s in SegmentPlan(stream, 20, lookahead, start, resume)]
+
+    segments = plan(lookahead=12)
+    assert [(s.start, s.own, s.first_pts) for s, _ in segments] == [(0, 20, 0), (20, 20, 20), (40, 10, 40)]
+    warmup = max(WARMUP_FRAMES, 12)
+    for s, computed in segments:
+        before = list(range(max(0, s.first_pts - warmup), s.first_pts))
+        own = list(range(s.first_pts, s.first_pts + s.own))
+        after = list(range(s.first_pts + s.own, min(50, s.first_pts + s.own + 12)))
+        assert computed == [(p, False) for p in before] + [(p, True) for p in own] + [(p, False) for p in after]
+        assert s.record()["warmup_pts"] == (before + own)[-warmup:]  # the next segment's warm-up
+
+    first = segments[0][0].record()
+    resumed = plan(lookahead=12, start=20, resume=first["warmup_pts"])
+    assert [(s.start, s.own) for s, _ in resumed] == [(20, 20), (40, 10)]
+    assert [c for _, c in resumed] == [c for _, c in segments[1:]]

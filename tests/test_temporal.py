@@ -219,3 +219,13 @@ def test_cut_in_the_first_frames_of_a_stream_is_found():
     """A segment's warm-up frames start a fresh detector: a cut among them must still be flagged."""
     L = torch.cat([torch.full((3, 1, 16, 16), 20.0), torch.full((6, 1, 16, 16), 80.0)])
     assert detect(L, batch=4) == [3]
+
+
+def test_smoother_modes_and_defaults_are_the_declared_ones():
+    """The CLI offers `controls.SMOOTHING_MODES` without importing torch: they must be exactly the smoothers."""
+    from vidcolor import controls
+
+    assert sorted(SMOOTHERS) == sorted(controls.SMOOTHING_MODES) and controls.DEFAULT_SMOOTHING in SMOOTHERS
+    assert make_smoother("ema").strength == controls.EMA_STRENGTH
+    assert make_smoother("flow").strength == controls.FLOW_STRENGTH
+    assert make_smoother("window").lookahead == controls.WINDOW // 2

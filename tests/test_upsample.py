@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vidcolor.pipeline import resize
+from vidcolor.geometry import resize
 from vidcolor.upsample import _box_mean_torch, box_mean, guided_upsample
 
 

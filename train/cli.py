@@ -203,7 +203,7 @@ def evaluate(models, pack, photos, clips, every, render_size, json_out, with_fd)
     from rich.table import Table
 
     from vidcolor.fd import Lite0Features, lite0_unavailable
-    from vidcolor.pipeline import resolve_device
+    from vidcolor.device import resolve_device
 
     from .evaluate import evaluate as run_eval
     if not photos and not clips and not pack:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from vidcolor.device import resolve_device
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -28,7 +30,7 @@ def init_distributed(device: str) -> tuple[DistInfo, torch.device]:
     """Read torchrun's environment; a plain `python` run is a single process."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return DistInfo(), torch.device(resolve_device(device))
+        return DistInfo(), resolve_device(device)
     rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = torch.cuda.is_available() and device != "cpu"
     if use_cuda:
@@ -36,12 +38,6 @@ def init_distributed(device: str) -> tuple[DistInfo, torch.device]:
     if not dist.is_initialized():
         dist.init_process_group("nccl" if use_cuda else "gloo")
     return DistInfo(rank, world, local), torch.device(f"cuda:{local}" if use_cuda else "cpu")
-
-
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 def all_reduce_mean(value: torch.Tensor, info: DistInfo) -> torch.Tensor:

@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import VidcolorError
-from .media.writer import DEFAULT_SUFFIX, output_name
+from .files import write_atomic
+from .controls import SUFFIX
+from .media.writer import output_name
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".ts",
                               ".m2ts", ".mts", ".wmv", ".flv", ".ogv", ".3gp", ".dv", ".mxf"})
@@ -62,7 +64,7 @@ def _folder_videos(folder: Path, suffix: str) -> list[Path]:
 
 
 def collect_jobs(inputs: Iterable[Path], output: Path | None = None, output_dir: Path | None = None,
-                 suffix: str = DEFAULT_SUFFIX) -> list[Job]:
+                 suffix: str = SUFFIX) -> list[Job]:
     """Expand inputs (see the module doc) and name each output.
 
     A folder's relative sub-folders are kept under `output_dir`; without `output_dir` each
@@ -168,6 +170,4 @@ def report_dict(outcomes: Sequence[Outcome]) -> dict[str, Any]:
 
 def write_report(path: Path, outcomes: Sequence[Outcome]) -> None:
     """Write atomically, so a reader never sees half a report."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(report_dict(outcomes), indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(report_dict(outcomes), indent=2, allow_nan=False) + "\n")

@@ -1,4 +1,4 @@
-"""Colour maths: L*a*b* conversion and the network's normalisation constants.
+"""Colour maths: L*a*b* conversion, the L* the model sees, and the network's normalisation constants.
 
 Everything here is a pure tensor function in fp32 so it can be tested without video and
 run on any device. kornia's Lab uses sRGB with a D65 white point: L in [0, 100], a and b
@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import kornia.color as kc
 import torch
+
+from .geometry import resize
+from .colorspec import YuvSpec, rgb_frame_spec
+from .yuv import luma_to_gray, rgb_to_yuv
 
 L_SCALE = 50.0
 AB_SCALE = 110.0
@@ -36,6 +40,29 @@ def gray_lightness(v: torch.Tensor) -> torch.Tensor:
     return 116.0 * f - 16.0
 
 
+def luma_lightness(y: torch.Tensor, size: tuple[int, int], spec: YuvSpec) -> torch.Tensor:
+    """L* at `size` from a (B,1,H,W) Y plane (code values / 255), as if its chroma were neutral.
+
+    For B&W sources this is their exact L*. For colour sources it is the L* of their gray
+    version, which is what the model is trained to see; the output keeps the source's Y either
+    way. The plane is resized first, so the L* curve runs only at the small sizes, and the
+    chroma planes are never read (the pipeline's costliest step before: RGB and Lab twice).
+    """
+    return gray_lightness(luma_to_gray(resize(y, size), spec))
+
+
+def frame_lightness(y: torch.Tensor, render_hw: tuple[int, int], chroma_hw: tuple[int, int], spec: YuvSpec
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """L* at render size (the model's input) and at chroma size (to rebuild Cb/Cr), from Y planes.
+
+    Y is reduced to chroma size once; the render size is resized from that when it is no
+    larger (same pixels, a third of the work at 720p), else from the full plane.
+    """
+    y_chroma = resize(y, chroma_hw)
+    fits = render_hw[0] <= chroma_hw[0] and render_hw[1] <= chroma_hw[1]
+    return luma_lightness(y_chroma if fits else y, render_hw, spec), luma_lightness(y_chroma, chroma_hw, spec)
+
+
 def normalize_l(L: torch.Tensor) -> torch.Tensor:
     """L in [0,100] -> network input in [-1,1]."""
     return L / L_SCALE - 1.0
@@ -59,7 +86,15 @@ def join_lab(L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     return torch.cat([L.float(), ab.float()], dim=1)
 
 
-def gray_rgb(rgb: torch.Tensor) -> torch.Tensor:
-    """The grayscale version of an RGB batch as seen by the model: its L with ab = 0, back to RGB."""
-    lab = rgb_to_lab(rgb)
-    return lab_to_rgb(join_lab(lab[:, :1], torch.zeros_like(lab[:, 1:])))
+def rgb_luma(rgb: torch.Tensor, spec: YuvSpec) -> torch.Tensor:
+    """(B,3,H,W) R'G'B' in [0,1] -> its (B,1,H,W) Y' plane as code values / 255 under `spec`: the plane
+    `vidcolor run` would read from that frame encoded as video, so the tensor API sees what run sees."""
+    return rgb_to_yuv(rgb.float().clamp(0.0, 1.0), spec)[:, :1]
+
+
+def gray_rgb(rgb: torch.Tensor, spec: YuvSpec | None = None) -> torch.Tensor:
+    """The gray version of an RGB batch as `vidcolor run` gives it with ab = 0: its luma (`rgb_luma`,
+    default spec `yuv.rgb_frame_spec`) with neutral chroma, back to RGB (R' = G' = B')."""
+    spec = spec or rgb_frame_spec(rgb.shape[-2])
+    gray = luma_to_gray(rgb_luma(rgb, spec), spec)
+    return gray.expand(-1, 3, -1, -1).contiguous()

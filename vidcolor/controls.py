@@ -1,6 +1,7 @@
-"""User controls of the output's look, with their bounds declared once for the CLI and `Colorizer`.
+"""Every user-facing default and bound, declared once: the CLI's options, `Colorizer`, `OutputOptions`,
+the smoothers, eval and the benchmarks all read them from here.
 
-No torch or media imports, so the CLI can read the bounds without slowing its start.
+No torch, media or click imports, so the CLI can read them without slowing its start.
 """
 
 from __future__ import annotations
@@ -9,8 +10,38 @@ import math
 
 from .errors import OptionError
 
+# -- the model and the colour
+DEVICE = "auto"
+RENDER_SIZE = 256  # short side the model sees
+RENDER_SIZE_RANGE = (32, 4096)
+BATCH_SIZE_RANGE = (1, 256)
 DEFAULT_SATURATION = 1.0
 SATURATION_RANGE = (0.0, 3.0)  # 0 gives gray output; past 3 nearly every colour clips to the RGB gamut
+
+# -- temporal smoothing (`temporal.SMOOTHERS` has one class per mode)
+SMOOTHING_MODES = ("ema", "flow", "none", "window")
+DEFAULT_SMOOTHING = "flow"
+EMA_STRENGTH = 0.5  # keeps (1-a)/(1+a) = 1/3 of per-frame noise
+FLOW_STRENGTH = 0.7  # keeps 0.18 of per-frame noise where the flow is trusted
+WINDOW = 5  # frames of the `window` mode (weights 1,2,3,2,1)
+WINDOW_RANGE = (1, 99)
+
+# -- the encoder and the output files
+CODEC = "libx264"
+CRF = 18
+CRF_RANGE = (0, 51)
+PRESET = "medium"
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+                "veryslow", "placebo")
+PIX_FMT = "yuv420p"
+PIX_FMTS = ("yuv420p", "yuv422p", "yuv444p")
+SUFFIX = "_color"  # film.mp4 -> film_color.mp4
+SEGMENT_SECONDS = 30.0  # resumable segments
+SEGMENT_SECONDS_RANGE = (1.0, 86400.0)
+
+# -- eval
+FLOW_MAX_SIDE = 480  # long side of the warp error's optical flow
+FD_EVERY = 2  # fd_lite0 uses every 2nd frame of each video (neighbouring frames are near copies)
 
 
 def check_saturation(value: float) -> float:

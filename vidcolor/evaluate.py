@@ -6,7 +6,7 @@ Two ways in:
   written losslessly to a temp file), colorize that file with `Colorizer.run` - exactly what
   `vidcolor run` does, smoothing and encoding included - and score the output against the
   reference.
-Both decode with PyAV in batches and score with `metrics.score_video`, so memory stays flat
+Both decode with PyAV in batches and score with `scoring.score_video`, so memory stays flat
 whatever the length. Frames are turned into 8-bit RGB with the reference's own matrix and
 range (as `vidcolor info` reports them) for both videos. Given a `fd.Lite0Features`, they
 also score fd_lite0 between the prediction's and the reference's frames (every `fd_every`-th).
@@ -28,18 +28,22 @@ import torch
 from av.video.reformatter import ColorRange, VideoReformatter
 
 from .errors import InputError
+from .files import write_atomic
 from .fd import FD_EVERY, FdPair, Lite0Features
-from .media import OutputOptions, probe
+from .media import OutputOptions, VideoReader, probe
 from .media.probe import open_input
-from .metrics import FLOW_MAX_SIDE, MismatchError, VideoScores, colorfulness_ratio, delta_cf, score_video
+from .media.reader import plane_arrays, to_planar
+from .media.streams import sws_colorspace, tag_video_stream
+from .controls import FLOW_MAX_SIDE
+from .metrics import colorfulness_ratio, delta_cf
+from .scoring import MismatchError, VideoScores, score_video
 from .temporal import CutDetector
-from .yuv import YuvSpec
+from .colorspec import YuvSpec
 
 if TYPE_CHECKING:
     from .pipeline import Colorizer
 
 BATCH = 8
-_SWS_COLORSPACE = {"bt601": "itu601", "bt709": "itu709", "bt2020": "bt2020"}
 METRIC_FIELDS = ("psnr", "ssim", "colorfulness", "colorfulness_ref", "cdc", "cdc_ref", "warp_error", "warp_error_ref",
                  "cdc_chroma", "cdc_chroma_ref", "warp_error_chroma", "warp_error_chroma_ref", "fd_lite0")
 
@@ -59,7 +63,7 @@ def decode_rgb(path: str | Path, spec: YuvSpec | None = None, batch: int = BATCH
     rng = ColorRange.JPEG if spec.full_range else ColorRange.MPEG
     chunk: list[np.ndarray] = []
     for frame in _frames(path):
-        rgb = reformatter.reformat(frame, format="rgb24", src_colorspace=_SWS_COLORSPACE[spec.matrix],
+        rgb = reformatter.reformat(frame, format="rgb24", src_colorspace=sws_colorspace(spec),
                                    src_color_range=rng, dst_color_range=ColorRange.JPEG)
         chunk.append(rgb.to_ndarray())
         if len(chunk) == batch:
@@ -83,17 +87,10 @@ def write_gray(source: str | Path, target: str | Path) -> Path:
         out = dst.add_stream("libx264", rate=in_stream.average_rate or 25, options={"qp": "0", "preset": "ultrafast"})
         out.width, out.height, out.pix_fmt = info.width, info.height, "yuv420p"
         out.time_base = out.codec_context.time_base = in_stream.time_base
-        tags = info.color
-        ctx = out.codec_context
-        ctx.colorspace, ctx.color_range, ctx.color_primaries, ctx.color_trc = (
-            tags.colorspace, tags.color_range, tags.primaries, tags.trc)
+        tag_video_stream(out, info)
         last = None
         for frame in src.decode(in_stream):
-            planar = frame if frame.format.name.replace("yuvj", "yuv") == "yuv420p" else reformatter.reformat(
-                frame, format="yuv420p", src_colorspace=_SWS_COLORSPACE[tags.yuv_spec.matrix],
-                dst_colorspace=_SWS_COLORSPACE[tags.yuv_spec.matrix],
-                src_color_range=ColorRange.JPEG, dst_color_range=ColorRange.JPEG)  # keeps Y code values
-            y = np.frombuffer(planar.planes[0], np.uint8).reshape(planar.planes[0].height, -1)[:, :info.width]
+            y = plane_arrays(to_planar(frame, "yuv420p", info.color.yuv_spec, reformatter))[0]  # Y code values kept
             chroma = np.full(info.height * info.width // 2, 128, np.uint8)
             gray = av.VideoFrame.from_ndarray(np.concatenate([y.reshape(-1), chroma]).reshape(-1, info.width),
                                               format="yuv420p")
@@ -180,7 +177,7 @@ def write_json(path: str | Path, results: list[EvalResult], options: dict[str, A
 
     doc = {"options": options, "videos": [{k: clean(v) for k, v in r.row().items()} for r in results],
            "mean": {k: clean(v) for k, v in mean_row(results).items()}}
-    Path(path).write_text(json.dumps(doc, indent=2) + "\n")
+    write_atomic(Path(path), json.dumps(doc, indent=2) + "\n")
 
 
 # -- scene cuts (vidcolor run --cuts-only) -----------------------------------------------------
@@ -188,42 +185,28 @@ def write_json(path: str | Path, results: list[EvalResult], options: dict[str, A
 def find_cuts(path: str | Path, render_size: int = 256, batch: int = BATCH) -> list[tuple[int, float]]:
     """(frame index, seconds from the first frame) of every cut `vidcolor run` would find:
     the same CutDetector on the same L at render size as the pipeline."""
-    from .pipeline import frame_lightness, render_shape
+    from .color import frame_lightness
+    from .device import upload_luma
+    from .geometry import render_shape
 
     path = Path(path)
     video = probe(path).video
     spec = video.color.yuv_spec
     size = render_shape(video.height, video.width, render_size)
-    chroma = ((video.height + 1) // 2, (video.width + 1) // 2)  # yuv420p, run's default: the same L* path
-    reformatter = VideoReformatter()
     detector = CutDetector()
     cuts: list[tuple[int, float]] = []
-    times: list[float] = []
-    lumas: list[np.ndarray] = []
-    start: float | None = None
+    start: int | None = None
     index = 0
-
-    def run_batch() -> None:
-        nonlocal index
-        y = torch.from_numpy(np.stack(lumas)).unsqueeze(1).float().div(255.0)
-        flags = detector.update(frame_lightness(y, size, chroma, spec)[0]).tolist()
-        cuts.extend((index + i, times[i]) for i, flag in enumerate(flags) if flag)
-        index += len(flags)
-        lumas.clear()
-        times.clear()
-
-    for frame in _frames(path):
-        planar = frame if frame.format.name.replace("yuvj", "yuv") == "yuv420p" else reformatter.reformat(
-            frame, format="yuv420p", src_colorspace=_SWS_COLORSPACE[spec.matrix],
-            dst_colorspace=_SWS_COLORSPACE[spec.matrix], src_color_range=ColorRange.JPEG,
-            dst_color_range=ColorRange.JPEG)
-        p = planar.planes[0]
-        lumas.append(np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, :p.width].copy())
-        t = float(frame.time) if frame.time is not None else index + len(times)
-        start = t if start is None else start
-        times.append(t - start)
-        if len(times) == batch:
-            run_batch()
-    if times:
-        run_batch()
+    reader = VideoReader(path, video, "yuv420p", batch)  # run's reader and default pix_fmt: the same L* path
+    try:
+        reader.start()
+        for frames in reader:
+            start = frames[0].pts if start is None else start
+            y = upload_luma([f.planes[0] for f in frames], torch.device("cpu"))
+            flags = detector.update(frame_lightness(y, size, frames[0].planes[1].shape, spec)[0]).tolist()
+            cuts.extend((index + i, float((frames[i].pts - start) * video.time_base))
+                        for i, flag in enumerate(flags) if flag)
+            index += len(flags)
+    finally:
+        reader.close()
     return cuts

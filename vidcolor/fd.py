@@ -29,11 +29,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .controls import FD_EVERY
+
 if TYPE_CHECKING:
     from .nets.lite0_classifier import Lite0Classifier
 
 FD_SIZE = 224
-FD_EVERY = 2  # `vidcolor eval`: every 2nd frame of each video (neighbouring frames are near copies)
 TRAIN_EXTRA_NOTE = "needs the training extra: pip install 'vidcolor[train]'"
 
 
@@ -207,7 +208,7 @@ def fd_lite0_between(features: Lite0Features, pred: torch.Tensor, truth: torch.T
 
 class FdPair:
     """fd_lite0 of one predicted video against its reference, fed the aligned chunks that
-    `metrics.score_video` decodes; only every `every`-th frame (0, every, 2*every, ...) is used."""
+    `scoring.score_video` decodes; only every `every`-th frame (0, every, 2*every, ...) is used."""
 
     def __init__(self, features: Lite0Features, every: int = FD_EVERY) -> None:
         if every < 1:

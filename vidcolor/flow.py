@@ -1,8 +1,8 @@
 """Dense optical flow, backward warping and the forward-backward occlusion test.
 
 Shared by the warp-error metric (`vidcolor.metrics`) and the motion-compensated smoother
-(`vidcolor.temporal.FlowSmoother`). Flow is OpenCV's DIS on 8-bit gray frames; OpenCV is
-imported only when flow is needed, so everything else works without it.
+(`vidcolor.temporal.FlowSmoother`). Flow is OpenCV's DIS on 8-bit gray frames. OpenCV is
+a dependency, imported on first use only, so commands that need no flow do not pay for loading it.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-FLOW_MAX_SIDE = 480
-"""Default long side (px) for flow estimation; larger frames are scaled down (INTER_AREA)."""
+from .controls import FLOW_MAX_SIDE  # default long side (px) for flow; larger frames are scaled down
+
 MIN_SCALED_SIDE = 32
 """`max_side` never scales the short side below this (DIS fails under 12 px and finds little under ~32)."""
 

@@ -3,13 +3,13 @@
 Pure functions on tensors, so every number can be checked without a video file. A *video* is a
 tensor of frames (T,3,H,W) RGB, either float in [0,1] or uint8 in [0,255]; a single frame (3,H,W)
 is read as T = 1. Float frames are clamped to [0,1], scaled by 255 and rounded to the nearest
-integer (`to_uint8`) before anything is measured: every metric here is defined on 8-bit RGB, as
+integer (`frames_to_uint8`) before anything is measured: every metric here is defined on 8-bit RGB, as
 the published tables that use them (PSNR, SSIM, colourfulness, CDC, warp error) measure the
 8-bit frames written to disk. The feature distance fd_lite0 (a model, not a formula) lives in
-`vidcolor.fd`; `score_video` only feeds it frames. Frames are sRGB as decoded; no colour management is applied.
+`vidcolor.fd`; `scoring.score_video` only feeds it frames. Frames are sRGB as decoded; no colour management is applied.
 
 Every video-level number is a plain mean over frames (or frame pairs) of a per-frame value, so
-`score_video` can compute it in one streaming pass and get the same result as the functions
+`scoring.score_video` can compute it in one streaming pass and get the same result as the functions
 that take whole videos.
 
 Optical flow, warping and the occlusion mask live in `vidcolor.flow` (shared with the
@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from typing import Protocol
 
 import kornia.metrics
 import torch
 
-from .flow import FLOW_MAX_SIDE, non_occluded_mask, optical_flow, warp  # noqa: F401  (re-exported)
+from .colorspec import LUMA_WEIGHTS
+from .flow import FLOW_MAX_SIDE, non_occluded_mask, optical_flow, warp
+from .yuv import to_uint8
 
 PSNR_CAP_DB = 100.0
 """Per-frame PSNR is clipped to this, so identical frames (MSE 0) keep the mean finite."""
@@ -37,18 +36,19 @@ SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5  # kornia.metrics.ssim fixes sigma at 1.5; kept here for the docs
 CDC_GAPS = (1, 2, 4)
 
-_LUMA = (0.299, 0.587, 0.114)  # BT.601, as cv2.COLOR_RGB2GRAY
+_KR, _KB = LUMA_WEIGHTS["bt601"]
+_LUMA = (_KR, 1.0 - _KR - _KB, _KB)  # BT.601, as cv2.COLOR_RGB2GRAY (in float32 exactly 0.299, 0.587, 0.114)
 
 
 # --------------------------------------------------------------------------------------------
 # Input handling
 
 
-def to_uint8(frames: torch.Tensor) -> torch.Tensor:
+def frames_to_uint8(frames: torch.Tensor) -> torch.Tensor:
     """(T,3,H,W) or (3,H,W) float RGB in [0,1] or uint8 -> (T,3,H,W) uint8 on the CPU.
 
-    Float values are clamped to [0,1], multiplied by 255 and rounded to nearest (ties to even),
-    which is how a frame in [0,1] becomes the 8-bit frame an encoder would be given.
+    Float values are clamped to [0,1], multiplied by 255 and rounded to nearest (ties to even,
+    `yuv.to_uint8`), which is how a frame in [0,1] becomes the 8-bit frame an encoder would be given.
     """
     if not isinstance(frames, torch.Tensor):
         raise TypeError(f"frames must be a torch.Tensor, got {type(frames).__name__}")
@@ -61,11 +61,11 @@ def to_uint8(frames: torch.Tensor) -> torch.Tensor:
         return frames
     if not frames.is_floating_point():
         raise TypeError(f"frames must be float in [0,1] or uint8, got {frames.dtype}")
-    return (frames.float().clamp(0.0, 1.0) * 255.0).round().to(torch.uint8)
+    return to_uint8(frames.float().clamp(0.0, 1.0))
 
 
 def _pair(pred: torch.Tensor, ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    p, r = to_uint8(pred), to_uint8(ref)
+    p, r = frames_to_uint8(pred), frames_to_uint8(ref)
     if p.shape != r.shape:
         raise ValueError(f"pred and ref differ in shape: {tuple(p.shape)} vs {tuple(r.shape)}")
     return p, r
@@ -130,7 +130,7 @@ def ssim(pred: torch.Tensor, ref: torch.Tensor) -> float:
 
 def colorfulness_frames(frames: torch.Tensor) -> list[float]:
     """Per-frame colourfulness M of Hasler and Suesstrunk (2003) on 8-bit RGB (see `colorfulness`)."""
-    u8 = to_uint8(frames)
+    u8 = frames_to_uint8(frames)
     out = []
     for i in range(u8.shape[0]):
         r, g, b = u8[i].double().unbind(0)
@@ -189,7 +189,7 @@ def js_divergence(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return 0.5 * kl_pm + 0.5 * kl_qm
 
 
-class _CdcState:
+class CdcState:
     """Streaming CDC: only the last max(CDC_GAPS) frames' histograms are kept."""
 
     def __init__(self) -> None:
@@ -213,7 +213,7 @@ def to_chroma_u8(frames: torch.Tensor) -> torch.Tensor:
     """(T,3,H,W) or (3,H,W) RGB -> (T,2,H,W) uint8 Cb, Cr: full-range BT.601 (JPEG) YCbCr,
     Cb = 128 - 0.168736 R - 0.331264 G + 0.5 B, Cr = 128 + 0.5 R - 0.418688 G - 0.081312 B,
     rounded to nearest and clamped to [0,255]. Gray pixels give exactly (128, 128)."""
-    u8 = to_uint8(frames).float()
+    u8 = frames_to_uint8(frames).float()
     r, g, b = u8[:, 0], u8[:, 1], u8[:, 2]
     cb = 128.0 - 0.168736 * r - 0.331264 * g + 0.5 * b
     cr = 128.0 + 0.5 * r - 0.418688 * g - 0.081312 * b
@@ -224,7 +224,7 @@ def cdc_chroma(frames: torch.Tensor) -> float:
     """Chroma CDC: `cdc` exactly, but on the two chroma channels of `to_chroma_u8` (mean over
     Cb, Cr of the per-channel JS divergences) instead of R, G, B: the colour part of CDC, which
     a colorization's luma (copied from the source) does not change."""
-    state = _CdcState()
+    state = CdcState()
     for frame in to_chroma_u8(frames):
         state.add(frame)
     return state.value()
@@ -241,8 +241,8 @@ def cdc(frames: torch.Tensor) -> float:
     those three per-gap means. Gaps with no frame pair (videos of <= d frames) are left out of
     the mean (the reference code would give NaN); a one-frame video gives NaN.
     """
-    state = _CdcState()
-    for frame in to_uint8(frames):
+    state = CdcState()
+    for frame in frames_to_uint8(frames):
         state.add(frame)
     return state.value()
 
@@ -253,7 +253,7 @@ def cdc(frames: torch.Tensor) -> float:
 
 def rgb_to_gray_u8(frames: torch.Tensor) -> torch.Tensor:
     """(T,3,H,W) or (3,H,W) RGB -> (T,H,W) uint8 BT.601 luma, as cv2.COLOR_RGB2GRAY."""
-    u8 = to_uint8(frames).float()
+    u8 = frames_to_uint8(frames).float()
     y = _LUMA[0] * u8[:, 0] + _LUMA[1] * u8[:, 1] + _LUMA[2] * u8[:, 2]
     return y.round().clamp(0, 255).to(torch.uint8)
 
@@ -271,7 +271,7 @@ def _warp_mse(prev_u8: torch.Tensor, next_u8: torch.Tensor, flow_fw: torch.Tenso
     return float(sq[:, mask].double().sum() / (sq.shape[0] * n))
 
 
-class _WarpState:
+class WarpState:
     """Streaming warp error of the prediction (and of the reference itself, as a floor): keeps
     only the previous frame of each and the previous reference luma."""
 
@@ -314,11 +314,7 @@ def warp_error(pred: torch.Tensor, ref: torch.Tensor, flow_max_side: int | None 
     warp error is the mean of E_t over its T-1 pairs (NaN for a one-frame video). Published
     tables usually print it multiplied by 10^3 (or 10^2): compare like with like.
     """
-    p, r = _pair(pred, ref)
-    state = _WarpState(flow_max_side)
-    for i in range(p.shape[0]):
-        state.add(p[i], r[i])
-    return state.value()
+    return _warp_state(pred, ref, flow_max_side).value()
 
 
 def warp_error_chroma(pred: torch.Tensor, ref: torch.Tensor, flow_max_side: int | None = FLOW_MAX_SIDE) -> float:
@@ -329,134 +325,13 @@ def warp_error_chroma(pred: torch.Tensor, ref: torch.Tensor, flow_max_side: int 
     for every colorization of a clip (roughly the reference's own warp error); this isolates
     the colour flicker that temporal smoothing is meant to remove.
     """
+    return _warp_state(pred, ref, flow_max_side).chroma_value()
+
+
+def _warp_state(pred: torch.Tensor, ref: torch.Tensor, flow_max_side: int | None) -> WarpState:
+    """Every frame pair of (pred, ref) added to one `WarpState` (RGB and chroma sums together)."""
     p, r = _pair(pred, ref)
-    state = _WarpState(flow_max_side)
+    state = WarpState(flow_max_side)
     for i in range(p.shape[0]):
         state.add(p[i], r[i])
-    return state.chroma_value()
-
-
-# --------------------------------------------------------------------------------------------
-# Streaming evaluation of a whole video
-
-
-@dataclass(frozen=True)
-class VideoScores:
-    """Per-video means of every metric (definitions in the functions of the same names)."""
-
-    frames: int
-    psnr: float  # dB, higher is better
-    ssim: float  # higher is better
-    colorfulness: float  # of the prediction
-    colorfulness_ref: float  # of the reference, the target to get close to
-    cdc: float  # of the prediction, lower is better
-    cdc_ref: float  # of the reference: what natural motion alone scores
-    warp_error: float  # of the prediction, lower is better
-    warp_error_ref: float  # of the reference: the floor set by flow errors and real change
-    cdc_chroma: float = math.nan  # CDC on Cb, Cr only (`cdc_chroma`), of the prediction
-    cdc_chroma_ref: float = math.nan
-    warp_error_chroma: float = math.nan  # warp error on Cb, Cr only (`warp_error_chroma`)
-    warp_error_chroma_ref: float = math.nan
-    colorfulness_ratio: float = math.nan  # colorfulness / colorfulness_ref (`colorfulness_ratio`), 1 is right
-    delta_cf: float = math.nan  # colorfulness - colorfulness_ref (`delta_cf`), 0 is right
-    fd_lite0: float = math.nan  # Fréchet distance on Lite0 features (`vidcolor.fd`), NaN if not computed
-
-
-class FrameSetSink(Protocol):
-    """What `score_video` feeds aligned chunks to for a set-level score (`vidcolor.fd.FdPair`)."""
-
-    def add(self, pred: torch.Tensor, ref: torch.Tensor) -> None: ...
-
-    def value(self) -> float: ...
-
-
-class MismatchError(ValueError):
-    """The prediction and the reference are not the same video's frames (count or size)."""
-
-
-def _next_nonempty(it: Iterator[torch.Tensor]) -> torch.Tensor | None:
-    for batch in it:
-        u8 = to_uint8(batch)
-        if u8.shape[0]:
-            return u8
-    return None
-
-
-def _aligned(
-    preds: Iterable[torch.Tensor], refs: Iterable[torch.Tensor]
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Re-cut two batch streams into equal-length uint8 chunks, whatever each side's batch sizes."""
-    pi, ri = iter(preds), iter(refs)
-    pbuf: torch.Tensor | None = None
-    rbuf: torch.Tensor | None = None
-    done = 0
-    while True:
-        if pbuf is None:
-            pbuf = _next_nonempty(pi)
-        if rbuf is None:
-            rbuf = _next_nonempty(ri)
-        if pbuf is None or rbuf is None:
-            if pbuf is not None or rbuf is not None:
-                longer = "prediction" if pbuf is not None else "reference"
-                raise MismatchError(f"different numbers of frames: the {longer} goes on after frame {done}")
-            return
-        n = min(pbuf.shape[0], rbuf.shape[0])
-        yield pbuf[:n], rbuf[:n]
-        done += n
-        pbuf = pbuf[n:] if pbuf.shape[0] > n else None
-        rbuf = rbuf[n:] if rbuf.shape[0] > n else None
-
-
-def score_video(
-    pred_frames_iter: Iterable[torch.Tensor],
-    ref_frames_iter: Iterable[torch.Tensor],
-    flow_max_side: int | None = FLOW_MAX_SIDE,
-    fd: FrameSetSink | None = None,
-) -> VideoScores:
-    """All metrics of a predicted video against its reference in one streaming pass.
-
-    `fd`: also given every aligned uint8 chunk, its `value()` becomes `fd_lite0` (NaN without).
-
-    Both arguments yield batches (T_i,3,H,W) (or single frames (3,H,W)), float in [0,1] or
-    uint8; the two sides may be cut into batches differently. Memory stays flat whatever the
-    length: per-frame values are summed as they come, CDC keeps the last 4 histograms and warp
-    error the previous frame. Results equal the whole-video functions (`psnr`, `ssim`, ...) on
-    the concatenated frames. Raises MismatchError if the frame counts or sizes differ.
-    """
-    n = 0
-    sums = {"psnr": 0.0, "ssim": 0.0, "colorfulness": 0.0, "colorfulness_ref": 0.0}
-    cdc_pred, cdc_ref = _CdcState(), _CdcState()
-    cdc_pred_c, cdc_ref_c = _CdcState(), _CdcState()
-    warp_state = _WarpState(flow_max_side)
-    for p, r in _aligned(pred_frames_iter, ref_frames_iter):
-        if p.shape[1:] != r.shape[1:]:
-            raise MismatchError(f"frame sizes differ: {p.shape[-1]}x{p.shape[-2]} vs {r.shape[-1]}x{r.shape[-2]}")
-        n += p.shape[0]
-        sums["psnr"] += sum(psnr_frames(p, r))
-        sums["ssim"] += sum(ssim_frames(p, r))
-        sums["colorfulness"] += sum(colorfulness_frames(p))
-        sums["colorfulness_ref"] += sum(colorfulness_frames(r))
-        for i in range(p.shape[0]):
-            cdc_pred.add(p[i])
-            cdc_ref.add(r[i])
-            cdc_pred_c.add(to_chroma_u8(p[i])[0])
-            cdc_ref_c.add(to_chroma_u8(r[i])[0])
-            warp_state.add(p[i], r[i])
-        if fd is not None:
-            fd.add(p, r)
-    means = {k: (v / n if n else math.nan) for k, v in sums.items()}
-    return VideoScores(
-        frames=n,
-        cdc=cdc_pred.value(),
-        cdc_ref=cdc_ref.value(),
-        warp_error=warp_state.value(),
-        warp_error_ref=warp_state.value(of_ref=True),
-        cdc_chroma=cdc_pred_c.value(),
-        cdc_chroma_ref=cdc_ref_c.value(),
-        warp_error_chroma=warp_state.chroma_value(),
-        warp_error_chroma_ref=warp_state.chroma_value(of_ref=True),
-        colorfulness_ratio=colorfulness_ratio(means["colorfulness"], means["colorfulness_ref"]),
-        delta_cf=delta_cf(means["colorfulness"], means["colorfulness_ref"]),
-        fd_lite0=fd.value() if fd is not None and n else math.nan,
-        **means,
-    )
+    return state

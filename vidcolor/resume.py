@@ -21,36 +21,32 @@ no per-packet durations, so the encoder's own (pts, dts, duration) of every pack
 sidecar `segment_NNNNN.nut.json`, written before the segment is recorded in the manifest,
 and are put back when joining.
 
-`join_segments` remuxes the segments' packets and the source's audio/subtitle packets
-(interleaved by time, nothing re-encoded) into the output's temp file, then renames it.
+`SegmentPlan` decides which frames each segment computes (warm-up, own, look-ahead), and
+`job_identity` lists what a work folder must match to be reused. `join.join_segments` puts the
+finished segments together into the output.
 """
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import hashlib
-import heapq
 import json
-import os
 import shutil
+from collections import deque
 from collections.abc import Iterator, Sequence
-from fractions import Fraction
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import av
-
 from .errors import OutputError
-from .media.probe import VideoInfo, open_input
-from .media.reader import COPIED_STREAM_TYPES
-from .media.writer import temp_path
+from .files import write_atomic
+from .media.probe import VideoInfo
+from .media.reader import Frame
 
 WORK_MARK = ".vidcolor-work"
 MANIFEST = "manifest.json"
 FORMAT = "vidcolor-work-v1"
 SEGMENT_SUFFIX = ".nut"
-DEFAULT_SEGMENT_SECONDS = 30.0
 WARMUP_FRAMES = 10  # frames decoded and smoothed before a segment's first frame, output discarded
 # (at least the cut detector's min_interval + 2, so its state at the segment's first frame is the
 # one an uninterrupted stream would have unless two cut-like jumps fall within min_interval)
@@ -152,13 +148,8 @@ class WorkFolder:
 
     def _write_manifest(self) -> None:
         data = {"identity": self.identity, "complete": self.complete, "segments": self.segments}
-        tmp = self.path / f".{MANIFEST}.tmp"
         try:
-            with open(tmp, "w") as f:
-                json.dump(data, f, indent=1)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path / MANIFEST)
+            write_atomic(self.path / MANIFEST, json.dumps(data, indent=1), durable=True)
         except OSError as exc:
             raise OutputError(f"cannot write {self.target}: {exc.strerror or exc} ({self.path})") from exc
 
@@ -170,10 +161,8 @@ class WorkFolder:
     def add_segment(self, record: dict[str, Any], packet_times: Sequence[tuple[int, int | None, int]]) -> None:
         """Record a segment whose file is already in place (renamed there by its writer)."""
         path = self.segment_path(len(self.segments))
-        tmp = path.with_name(f".{path.name}.json.tmp")
         try:
-            tmp.write_text(json.dumps([list(t) for t in packet_times]))
-            os.replace(tmp, path.with_name(path.name + ".json"))
+            write_atomic(path.with_name(path.name + ".json"), json.dumps([list(t) for t in packet_times]))
         except OSError as exc:
             raise OutputError(f"cannot write {self.target}: {exc.strerror or exc} ({self.path})") from exc
         record = {"index": len(self.segments), "file": path.name, **record}
@@ -201,67 +190,94 @@ class WorkFolder:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-# -- join ----------------------------------------------------------------------------------
+# -- the plan: which frames each segment computes --------------------------------------------
 
-def _time_key(packet: av.Packet) -> Fraction:
-    ts = packet.dts if packet.dts is not None else packet.pts
-    return Fraction(ts or 0) * packet.time_base
-
-
-def _segment_packets(folder: Path, segments: Sequence[dict[str, Any]], time_base: Fraction) -> Iterator[av.Packet]:
-    """The segments' packets with the encoder's timestamps and durations put back (see the module doc)."""
-    for segment in segments:
-        times = json.loads((folder / (segment["file"] + ".json")).read_text())
-        with av.open(str(folder / segment["file"])) as container:
-            stream = container.streams.video[0]
-            packets = [p for p in container.demux(stream) if p.size]
-            if len(packets) != len(times):
-                raise OutputError(f"segment {segment['file']} in {folder} is damaged: "
-                                  f"{len(packets)} packets, {len(times)} recorded; delete the folder and run again")
-            for packet, (pts, dts, duration) in zip(packets, times):
-                packet.time_base = time_base
-                packet.pts, packet.dts, packet.duration = pts, dts, duration
-                yield packet
+def segment_context(lookahead: int) -> tuple[int, int]:
+    """(warm-up, look-ahead): frames computed before and after each segment, output discarded,
+    covering the smoother's reach both ways (`lookahead` is its look-ahead) so boundaries do not show."""
+    return max(WARMUP_FRAMES, lookahead), lookahead
 
 
-def join_segments(work: WorkFolder, source: Path, video: VideoInfo) -> list[str]:
-    """Remux the finished segments + the source's audio/subtitles into the target (temp, then rename).
+@dataclass
+class Segment:
+    """One planned segment. `frames` yields, in order, its warm-up frames (the ones before it), its own
+    frames (encoded) and its look-ahead frames (the ones after it); warm-up and look-ahead frames come
+    with keep=False. `own` and `next_warmup_pts` are final once `frames` is exhausted."""
 
-    Returns warnings (streams the output container cannot hold).
+    start: int  # frames of the video before its first own frame
+    first_pts: int
+    warmup: list[Frame]
+    frames: Iterator[Frame] = field(default_factory=lambda: iter(()))
+    own: int = 0
+    lookahead: int = 0
+    next_warmup_pts: list[int] = field(default_factory=list)  # the next segment's warm-up: where a resume seeks
+
+    def record(self) -> dict[str, Any]:
+        """The manifest's entry (see `WorkFolder.add_segment`): `warmup_pts` are the next segment's."""
+        return {"start": self.start, "frames": self.own, "first_pts": self.first_pts,
+                "warmup_pts": self.next_warmup_pts}
+
+
+class SegmentPlan:
+    """Splits a stream of decoded frames into the segments still to encode, as the frames arrive.
+
+    Each segment computes its warm-up (the `warmup` frames before it), its own frames (at most
+    `seg_frames`) and its look-ahead (up to `lookahead` frames after it), so its pixels do not
+    depend on whether the run was resumed, and a look-ahead smoother's last frames of a segment see
+    the same future as in one uninterrupted stream. `resume_warmup_pts` (the last finished segment's
+    `warmup_pts`): the stream starts there, and the frames up to its last are the first warm-up.
+    Iterate to get `Segment`s; exhaust each one's `frames` before asking for the next.
     """
-    target, temp = work.target, temp_path(work.target)
-    warnings: list[str] = []
-    try:
-        with open_input(source) as src, av.open(str(work.path / work.segments[0]["file"])) as first:
-            out = av.open(str(temp), "w")
-            try:
-                vstream = out.add_stream_from_template(first.streams.video[0])
-                vstream.time_base = video.time_base
-                ctx = vstream.codec_context
-                ctx.colorspace, ctx.color_range = video.color.colorspace, video.color.color_range
-                ctx.color_primaries, ctx.color_trc = video.color.primaries, video.color.trc
-                if video.sample_aspect_ratio:
-                    ctx.sample_aspect_ratio = video.sample_aspect_ratio
-                if video.display_matrix:
-                    vstream.set_display_matrix(video.display_matrix)
-                copies = {}
-                for template in (s for s in src.streams if s.type in COPIED_STREAM_TYPES):
-                    try:
-                        copies[template.index] = out.add_stream_from_template(template)
-                    except ValueError as exc:
-                        warnings.append(f"dropped {template.type} stream #{template.index}: {exc}")
-                copied = [s for s in src.streams if s.index in copies]
-                others = (p for p in src.demux(*copied) if p.dts is not None) if copied else iter(())
-                for packet in heapq.merge(_segment_packets(work.path, work.segments, video.time_base), others, key=_time_key):
-                    packet.stream = vstream if packet.stream.type == "video" else copies[packet.stream.index]
-                    out.mux(packet)
-            finally:
-                out.close()
-        os.replace(temp, target)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        if isinstance(exc, (av.FFmpegError, OSError)):
-            raise OutputError(f"cannot write {target}: {exc}") from exc
-        raise
-    return warnings
+
+    def __init__(self, frames: Iterator[Frame], seg_frames: int, lookahead: int, start: int = 0,
+                 resume_warmup_pts: Sequence[int] = ()):
+        warmup, self.lookahead = segment_context(lookahead)
+        self.seg_frames, self.start = seg_frames, start
+        self._frames = frames
+        self._ahead: deque[Frame] = deque()  # read past a segment's end: the next one's first frames
+        self._warm: deque[Frame] = deque(maxlen=warmup)
+        if resume_warmup_pts:
+            while (frame := self._next()) is not None:
+                if frame.pts > resume_warmup_pts[-1]:
+                    self._ahead.append(frame)
+                    break
+                self._warm.append(frame)
+
+    def _next(self) -> Frame | None:
+        return self._ahead.popleft() if self._ahead else next(self._frames, None)
+
+    def __iter__(self) -> Iterator[Segment]:
+        while (first := self._next()) is not None:
+            segment = Segment(self.start, first.pts, [replace(f, keep=False) for f in self._warm])
+            segment.frames = self._segment_frames(segment, first)
+            yield segment
+            for _ in segment.frames:  # what the caller left unread
+                pass
+            self.start += segment.own
+
+    def _segment_frames(self, segment: Segment, first: Frame) -> Iterator[Frame]:
+        yield from segment.warmup
+        frame: Frame | None = first
+        while frame is not None:
+            segment.own += 1
+            self._warm.append(frame)
+            yield frame
+            frame = self._next() if segment.own < self.seg_frames else None
+        segment.next_warmup_pts = [f.pts for f in self._warm]
+        tail: list[Frame] = []
+        while len(tail) < self.lookahead and (frame := self._next()) is not None:
+            tail.append(frame)
+        self._ahead.extendleft(reversed(tail))
+        segment.lookahead = len(tail)
+        yield from (replace(f, keep=False) for f in tail)
+
+
+# -- the identity: what a work folder must match to be reused ---------------------------------
+
+def job_identity(source: Path, model_path: Path, device: str, settings: dict[str, Any],
+                 output: dict[str, Any], batch_size: int, seg_frames: int, lookahead: int) -> dict[str, Any]:
+    """Source, model and every option that changes the output's pixels or segments (`settings`:
+    the colorizer's, `output`: the encoder's), each named by its caller, never collected by type."""
+    return {"source": source_identity(source), "model_sha256": file_sha256(model_path), "device": device,
+            "settings": settings, "output": output, "batch_size": batch_size, "segment_frames": seg_frames,
+            "warmup_lookahead": list(segment_context(lookahead))}  # a list: what JSON gives back

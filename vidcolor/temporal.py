@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .controls import DEFAULT_SMOOTHING, EMA_STRENGTH, FLOW_STRENGTH, WINDOW
 from .flow import non_occluded_mask, optical_flow, resize_flow, warp
 
 
@@ -95,7 +96,7 @@ class NoSmoothing(Smoother):
 class EmaSmoother(Smoother):
     """Exponential moving average of ab, restarted at each cut: s_t = (1-a) ab_t + a s_{t-1}."""
 
-    DEFAULT_STRENGTH = 0.5
+    DEFAULT_STRENGTH = EMA_STRENGTH
 
     def __init__(self, strength: float | None = None):
         super().__init__(strength)
@@ -128,7 +129,7 @@ class WindowSmoother(Smoother):
     `strength` is unused (accepted so every mode takes the same options).
     """
 
-    DEFAULT_WINDOW = 5
+    DEFAULT_WINDOW = WINDOW
 
     def __init__(self, strength: float | None = None, window: int | None = None):
         super().__init__(strength)
@@ -196,7 +197,7 @@ class FlowSmoother(Smoother):
     `ema` does.
     """
 
-    DEFAULT_STRENGTH = 0.7
+    DEFAULT_STRENGTH = FLOW_STRENGTH
     PRESET = "fast"
     FLOW_SCALE = 0.5
     MIN_FLOW_SIDE = 64  # below this DIS finds little; small renders keep their size
@@ -234,10 +235,9 @@ class FlowSmoother(Smoother):
         return torch.cat(out)
 
 
-SMOOTHERS: dict[str, type[Smoother]] = {
+SMOOTHERS: dict[str, type[Smoother]] = {  # one per `controls.SMOOTHING_MODES`
     "none": NoSmoothing, "ema": EmaSmoother, "window": WindowSmoother, "flow": FlowSmoother,
 }
-DEFAULT_SMOOTHING = "flow"
 
 
 def make_smoother(mode: str, strength: float | None = None, window: int | None = None) -> Smoother:

@@ -8,28 +8,9 @@ for limited ("tv") range, [0, 255]/255 for full ("pc") range.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
-# Luma weights (Kr, Kb) of each matrix; Kg = 1 - Kr - Kb.
-LUMA_WEIGHTS: dict[str, tuple[float, float]] = {
-    "bt601": (0.299, 0.114),
-    "bt709": (0.2126, 0.0722),
-    "bt2020": (0.2627, 0.0593),
-}
-
-
-@dataclass(frozen=True)
-class YuvSpec:
-    """Which matrix and range turn a frame's planes into R'G'B'."""
-
-    matrix: str = "bt709"
-    full_range: bool = False
-
-    def __post_init__(self) -> None:
-        if self.matrix not in LUMA_WEIGHTS:
-            raise ValueError(f"unknown YUV matrix {self.matrix!r} (known: {', '.join(LUMA_WEIGHTS)})")
+from .colorspec import LUMA_WEIGHTS, YuvSpec
 
 
 def _rgb_to_ypbpr(matrix: str) -> torch.Tensor:

@@ -1,9 +1,9 @@
-"""Video I/O with PyAV: probing (probe), the decode thread (reader) and the encode thread (writer)."""
+"""Video I/O with PyAV: probing (probe), the decode thread (reader), the encode thread (writer) and the
+stream helpers every written file shares (streams)."""
 
 from .probe import ColorTags, MediaInfo, StreamInfo, VideoInfo, probe
-from .reader import Batch, SourceFrame, VideoReader
+from .reader import Frame, VideoReader
 from .writer import (
-    OutputFrame,
     OutputOptions,
     VideoWriter,
     check_container,
@@ -14,12 +14,10 @@ from .writer import (
 )
 
 __all__ = [
-           "Batch",
            "ColorTags",
+           "Frame",
            "MediaInfo",
-           "OutputFrame",
            "OutputOptions",
-           "SourceFrame",
            "StreamInfo",
            "VideoInfo",
            "VideoReader",

@@ -18,7 +18,7 @@ from av.sidedata.sidedata import Type as SideDataType
 from av.video.reformatter import ColorPrimaries, ColorRange, ColorTrc
 
 from ..errors import InputError
-from ..yuv import YuvSpec
+from ..colorspec import YuvSpec, untagged_matrix
 
 # Pixel formats that are full range whatever the range tag says (FFmpeg's convention).
 FULL_RANGE_FORMATS = ("yuvj", "gray")
@@ -84,7 +84,7 @@ class ColorTags:
 def resolve_color(colorspace: int, color_range: int, primaries: int, trc: int,
                   height: int, pix_fmt: str) -> ColorTags:
     """Fill missing colour tags with the defaults a player would assume."""
-    matrix = _MATRIX_OF_COLORSPACE.get(colorspace, "bt709" if height >= 720 else "bt601")
+    matrix = _MATRIX_OF_COLORSPACE.get(colorspace) or untagged_matrix(height)
     default_space, default_primaries, default_trc = _DEFAULT_TAGS[matrix]
     if pix_fmt.startswith(FULL_RANGE_FORMATS):
         color_range = ColorRange.JPEG

@@ -1,8 +1,8 @@
-"""The decode stage: a thread that demuxes and decodes into a bounded queue of batches.
+"""The decode stage: a thread that decodes the video stream into a bounded queue of frame batches.
 
-Each batch carries the frames' planes and timestamps plus the audio/subtitle packets
-demuxed since the previous batch, so the writer can remux them in order without a second
-pass over the file. The queue is bounded, so memory does not grow with the video's length.
+Each batch is a list of frames (planes and timestamps). The queue is bounded, so memory does not
+grow with the video's length. Audio and subtitles are not read here: the join copies them
+(`vidcolor.join`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -19,24 +19,20 @@ import numpy as np
 from av.video.reformatter import ColorRange, VideoReformatter
 
 from ..stage import yield_to_model
-from ..yuv import YuvSpec
+from ..colorspec import YuvSpec
 from .probe import VideoInfo, open_input
-
-COPIED_STREAM_TYPES = ("audio", "subtitle")
-_SWS_COLORSPACE = {"bt601": "itu601", "bt709": "itu709", "bt2020": "bt2020"}
+from .streams import sws_colorspace
 
 
-@dataclass
-class SourceFrame:
+
+@dataclass(frozen=True)
+class Frame:
+    """One video frame between the stages: decoded, then coloured, then encoded (one type for all three)."""
+
     pts: int
     duration: int
     planes: tuple[np.ndarray, ...]  # Y, Cb, Cr as uint8 (H,W), (h,w), (h,w)
-
-
-@dataclass
-class Batch:
-    frames: list[SourceFrame] = field(default_factory=list)
-    packets: list[av.Packet] = field(default_factory=list)  # non-video packets, in demux order
+    keep: bool = True  # False: computed only for the smoother's state (a segment's warm-up or look-ahead), not encoded
 
 
 def plane_arrays(frame: av.VideoFrame) -> tuple[np.ndarray, ...]:
@@ -45,17 +41,16 @@ def plane_arrays(frame: av.VideoFrame) -> tuple[np.ndarray, ...]:
 
 
 class VideoReader:
-    """Decodes `video` in a background thread; iterate to get `Batch`es of `batch_size` frames.
+    """Decodes `video` in a background thread; iterate to get lists of `batch_size` frames (the last may be shorter).
 
     Packets the decoder rejects are skipped and counted (`decode_errors`); truncated data
     just ends the stream early, so callers compare `frames_decoded` with the container's count.
     """
 
     def __init__(self, path: Path, video: VideoInfo, pix_fmt: str, batch_size: int, queue_batches: int = 2,
-                 copy_streams: bool = True, start_pts: int | None = None, background: bool = False):
-        """`copy_streams` False: video only. `start_pts`: seek to the keyframe at or before it and
-        drop the frames before it (resuming a segmented run). `background`: decode at a lower CPU
-        priority than a CPU model (`stage.yield_to_model`)."""
+                 start_pts: int | None = None, background: bool = False):
+        """`start_pts`: seek to the keyframe at or before it and drop the frames before it (resuming a
+        segmented run). `background`: decode at a lower CPU priority than a CPU model (`stage.yield_to_model`)."""
         self.background = background
         self.video = video
         self.pix_fmt = pix_fmt
@@ -63,8 +58,6 @@ class VideoReader:
         self.container = open_input(path)
         self.stream = self.container.streams[video.index]
         self.stream.thread_type = "AUTO"
-        self.copied_streams = [s for s in self.container.streams if s.type in COPIED_STREAM_TYPES]
-        self._demuxed = self.copied_streams if copy_streams else []
         self.start_pts = start_pts
         self.pts_repaired = 0  # frames whose missing or repeated timestamp was replaced
         if start_pts is not None:
@@ -78,14 +71,14 @@ class VideoReader:
         self._reformatter = VideoReformatter()
         self._step = max(1, round(1 / (video.fps * video.time_base))) if video.fps else 1
         self._last_pts: int | None = None
-        self._queue: queue.Queue[Batch | BaseException | None] = queue.Queue(queue_batches)
+        self._queue: queue.Queue[list[Frame] | BaseException | None] = queue.Queue(queue_batches)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vidcolor-decode", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
-    def __iter__(self) -> Iterator[Batch]:
+    def __iter__(self) -> Iterator[list[Frame]]:
         while (item := self._queue.get()) is not None:
             if isinstance(item, BaseException):
                 raise item
@@ -98,7 +91,7 @@ class VideoReader:
             self._thread.join()
         self.container.close()
 
-    def _put(self, item: Batch | BaseException | None) -> bool:
+    def _put(self, item: list[Frame] | BaseException | None) -> bool:
         while not self._stop.is_set():
             try:
                 self._queue.put(item, timeout=0.1)
@@ -117,24 +110,20 @@ class VideoReader:
             self._put(exc)
 
     def _decode(self) -> None:
-        batch = Batch()
+        batch: list[Frame] = []
         start = time.perf_counter()
-        for packet in self.container.demux(self.stream, *self._demuxed):
-            if packet.stream.index != self.stream.index:
-                if packet.dts is not None:  # the empty flush packet has none
-                    batch.packets.append(packet)
-                continue
+        for packet in self.container.demux(self.stream):
             for frame in self._decode_packet(packet):
                 if self.start_pts is not None and frame.pts is not None and frame.pts < self.start_pts:
                     continue  # before the resume point (the seek lands on the keyframe before it)
-                batch.frames.append(self._source_frame(frame))
-                if len(batch.frames) == self.batch_size:
+                batch.append(self._source_frame(frame))
+                if len(batch) == self.batch_size:
                     self.busy_seconds += time.perf_counter() - start
                     if not self._put(batch):
                         return
-                    batch, start = Batch(), time.perf_counter()
+                    batch, start = [], time.perf_counter()
         self.busy_seconds += time.perf_counter() - start
-        if batch.frames or batch.packets:
+        if batch:
             self._put(batch)
 
     def _decode_packet(self, packet: av.Packet) -> list[av.VideoFrame]:
@@ -144,14 +133,14 @@ class VideoReader:
             self.decode_errors += 1
             return []
 
-    def _source_frame(self, frame: av.VideoFrame) -> SourceFrame:
+    def _source_frame(self, frame: av.VideoFrame) -> Frame:
         self.frames_decoded += 1
         pts = frame.pts
         if pts is None or (self._last_pts is not None and pts <= self._last_pts):
             pts = 0 if self._last_pts is None else self._last_pts + self._step  # missing or repeated stamp
             self.pts_repaired += 1
         self._last_pts = pts
-        return SourceFrame(pts, frame.duration or self._step,
+        return Frame(pts, frame.duration or self._step,
                            plane_arrays(to_planar(frame, self.pix_fmt, self.video.color.yuv_spec, self._reformatter)))
 
 
@@ -167,6 +156,6 @@ def to_planar(frame: av.VideoFrame, pix_fmt: str, spec: YuvSpec, reformatter: Vi
         target_range = ColorRange.JPEG if spec.full_range else ColorRange.MPEG
     else:
         target_range = ColorRange.JPEG  # as the source range below: no range conversion
-    colorspace = _SWS_COLORSPACE[spec.matrix]
+    colorspace = sws_colorspace(spec)
     return reformatter.reformat(frame, format=pix_fmt, src_colorspace=colorspace, dst_colorspace=colorspace,
                                 src_color_range=ColorRange.JPEG, dst_color_range=target_range)

@@ -1,4 +1,4 @@
-"""The encode stage: a thread that encodes frames and remuxes copied packets into a temp file.
+"""The encode stage: a thread that encodes frames into a temp file (video only: `join` adds the audio).
 
 The output appears at its final path only once it is complete (rename on success, delete
 on any failure), so a crash or Ctrl-C never leaves a half-written video behind.
@@ -9,42 +9,34 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
-import numpy as np
 
+from ..controls import CODEC, CRF, PIX_FMT, PIX_FMTS, PRESET, SUFFIX
 from ..errors import OutputError
 from ..stage import StageThread
 from .probe import VideoInfo
-from .reader import plane_arrays
+from .reader import Frame, plane_arrays
+from .streams import tag_video_stream
 
-PIX_FMTS = ("yuv420p", "yuv422p", "yuv444p")
 # Containers that take H.264/H.265 plus most audio; other inputs get a Matroska output.
 KEPT_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")
 TEMP_MARK = ".vidcolor-tmp"
-DEFAULT_SUFFIX = "_color"
 
 
 @dataclass(frozen=True)
 class OutputOptions:
-    codec: str = "libx264"
-    crf: int = 18
-    preset: str = "medium"
-    pix_fmt: str = "yuv420p"
+    codec: str = CODEC
+    crf: int = CRF
+    preset: str = PRESET
+    pix_fmt: str = PIX_FMT
     overwrite: bool = False
 
 
-@dataclass
-class OutputFrame:
-    pts: int
-    duration: int
-    planes: tuple[np.ndarray, ...]  # Y, Cb, Cr as uint8
-
-
-def output_name(source: Path, suffix: str = DEFAULT_SUFFIX) -> str:
+def output_name(source: Path, suffix: str = SUFFIX) -> str:
     """`film.mp4` -> `film_color.mp4`; containers that may not hold H.264 get `.mkv`."""
     ext = source.suffix.lower() if source.suffix.lower() in KEPT_SUFFIXES else ".mkv"
     return f"{source.stem}{suffix}{ext}"
@@ -107,23 +99,20 @@ def check_container(target: Path, options: OutputOptions) -> None:
 class VideoWriter:
     """Encodes in a background thread; `write()` batches, then `finish()` or `abort()`."""
 
-    def __init__(self, target: Path, video: VideoInfo, options: OutputOptions,
-                 templates: Sequence[av.stream.Stream] = (), queue_batches: int = 2, name: Path | None = None,
-                 background: bool = False):
+    def __init__(self, target: Path, video: VideoInfo, options: OutputOptions, queue_batches: int = 2,
+                 name: Path | None = None, background: bool = False):
         """`name`: the path errors mention (the final output, when `target` is a segment of it).
         `background`: encode at a lower CPU priority than a CPU model (`stage.yield_to_model`)."""
         self.target = target
         self.name = name or target
         self.temp = temp_path(target)
         self.frames_written = 0
-        self.warnings: list[str] = []
         try:
             self.container = av.open(str(self.temp), "w")
         except (av.FFmpegError, ValueError, OSError) as exc:
             raise OutputError(f"cannot write {self.name}: {exc}") from exc
         try:
             self.stream = self._add_video_stream(video, options)
-            self._copies = self._add_copied_streams(templates)
         except BaseException:
             self._discard()
             raise
@@ -143,23 +132,8 @@ class VideoWriter:
         # The source's time base, so every source timestamp (also variable frame rate) is exact.
         stream.time_base = video.time_base
         stream.codec_context.time_base = video.time_base
-        if video.sample_aspect_ratio:
-            stream.codec_context.sample_aspect_ratio = video.sample_aspect_ratio
-        ctx = stream.codec_context
-        ctx.colorspace, ctx.color_range = video.color.colorspace, video.color.color_range
-        ctx.color_primaries, ctx.color_trc = video.color.primaries, video.color.trc
-        if video.display_matrix:
-            stream.set_display_matrix(video.display_matrix)
+        tag_video_stream(stream, video)
         return stream
-
-    def _add_copied_streams(self, templates: Sequence[av.stream.Stream]) -> dict[int, av.stream.Stream]:
-        copies = {}
-        for template in templates:
-            try:
-                copies[template.index] = self.container.add_stream_from_template(template)
-            except ValueError as exc:  # the output container cannot hold this codec
-                self.warnings.append(f"dropped {template.type} stream #{template.index}: {exc}")
-        return copies
 
     @property
     def busy_seconds(self) -> float:
@@ -168,10 +142,10 @@ class VideoWriter:
     def start(self) -> None:
         self._stage.start()
 
-    def write(self, frames: list[OutputFrame], packets: Sequence[av.Packet] = ()) -> None:
-        """Queue frames to encode and packets to remux; raises if the encode thread failed."""
+    def write(self, frames: list[Frame]) -> None:
+        """Queue frames to encode; raises if the encode thread failed."""
         with self._errors():
-            self._stage.put((frames, list(packets)))
+            self._stage.put(frames)
 
     def finish(self) -> None:
         """Drain the encoder, close the file and move it into place."""
@@ -206,19 +180,11 @@ class VideoWriter:
             reason = exc.strerror or exc  # e.g. ENOSPC: No space left on device
             raise OutputError(f"cannot write {self.name}: {reason}") from exc
 
-    def _encode(self, item: tuple[list[OutputFrame], list[av.Packet]] | None) -> None:
+    def _encode(self, frames: list[Frame] | None) -> None:
         """In the encode thread: one batch, or None to drain the encoder."""
-        if item is None:
+        if frames is None:
             self._mux_encoded(self.stream.encode(None))
-        else:
-            self._mux(*item)
-
-    def _mux(self, frames: list[OutputFrame], packets: list[av.Packet]) -> None:
-        for packet in packets:
-            copy = self._copies.get(packet.stream.index)
-            if copy is not None:
-                packet.stream = copy
-                self.container.mux(packet)
+            return
         for frame in frames:
             self._durations[frame.pts] = frame.duration
             self._mux_encoded(self.stream.encode(self._video_frame(frame)))
@@ -231,7 +197,7 @@ class VideoWriter:
             self.packet_times.append((packet.pts, packet.dts, packet.duration))
             self.container.mux(packet)
 
-    def _video_frame(self, frame: OutputFrame) -> av.VideoFrame:
+    def _video_frame(self, frame: Frame) -> av.VideoFrame:
         out = av.VideoFrame(self.stream.width, self.stream.height, self.stream.pix_fmt)
         for view, plane in zip(plane_arrays(out), frame.planes):
             view[...] = plane

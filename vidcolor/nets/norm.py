@@ -10,11 +10,6 @@ from torch import nn
 NormFactory = Callable[[int], nn.Module]
 
 
-class Identity(nn.Module):
-    def forward(self, x):
-        return x
-
-
 def get_norm_layer(name: str = "batch") -> NormFactory:
     """'batch' | 'instance' | 'none' -> a callable that takes a channel count."""
     if name == "batch":
@@ -22,7 +17,7 @@ def get_norm_layer(name: str = "batch") -> NormFactory:
     if name == "instance":
         return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
     if name == "none":
-        return lambda _channels: Identity()
+        return lambda _channels: nn.Identity()
     raise ValueError(f"unknown norm layer {name!r} (batch, instance, none)")
 
 

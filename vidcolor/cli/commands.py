@@ -1,0 +1,123 @@
+"""The commands `run`, `info` and `eval`: they parse and check their options, then hand over to `runner`
+(the work) or `render` (what is shown). Defaults come from `vidcolor.controls`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import controls as c
+from ..batch import collect_jobs, parse_shard, read_list, select_shard
+from ..media import OutputOptions, check_options, probe
+from .app import cli
+from .options import colorizer_args, encoder_options, model_options
+from .render import show_info
+from .runner import execute_eval, execute_run, print_cuts
+
+
+@cli.command("run")
+@click.argument("inputs", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--from-list", "from_list", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also read inputs from this file: one path or glob per line; blank lines and # comments ignored.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Output file (one input only). Default: <name>_color.<ext> beside the input.")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write outputs here, creating it (folder structure of folder inputs is kept).")
+@click.option("--suffix", default=c.SUFFIX, show_default=True, help="Added to each input's name for its output.")
+@click.option("--shard", metavar="I/N", default=None,
+              help="Do only shard I of N (0 <= I < N) of the batch: N processes given the same inputs "
+                   "split them without coordination (e.g. --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write each file's outcome and the totals here as JSON.")
+@click.option("--segment-seconds", type=click.FloatRange(*c.SEGMENT_SECONDS_RANGE), default=c.SEGMENT_SECONDS,
+              show_default=True,
+              help="Video is encoded in segments of this length; an interrupted run resumes from the last one.")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs (otherwise they are skipped).")
+@model_options
+@click.option("--cuts-only", is_flag=True,
+              help="Only print the scene cuts found (frame index and time); colorize and write nothing.")
+@encoder_options
+@click.option("--pix-fmt", type=click.Choice(c.PIX_FMTS), default=c.PIX_FMT, show_default=True,
+              help="Output chroma subsampling.")
+@click.pass_context
+def run_command(ctx: click.Context, inputs: tuple[Path, ...], from_list: Path | None, output: Path | None,
+                output_dir: Path | None, suffix: str, shard: str | None, report_path: Path | None,
+                segment_seconds: float, overwrite: bool, cuts_only: bool, codec: str, crf: int, preset: str,
+                pix_fmt: str, **model: Any) -> None:
+    """Colorize video files, folders of videos and glob patterns.
+
+    A run killed or interrupted part-way resumes from its last finished segment when the same
+    command is run again.
+    """
+    if from_list is not None:
+        inputs = (*inputs, *read_list(from_list))
+    if not inputs:
+        raise click.UsageError("no inputs given (pass files, folders, globs or --from-list)")
+    if suffix != Path(suffix).name or not suffix.strip():
+        raise click.BadParameter("must be a non-empty file name part", param_hint="--suffix")
+    args = colorizer_args(**model)
+    if cuts_only:
+        ctx.exit(print_cuts(collect_jobs(inputs, None, None), args["render_size"], ctx.obj["debug"]))
+    if output is not None and (output_dir is not None or len(inputs) > 1 or inputs[0].is_dir()):
+        raise click.UsageError("-o/--output takes a single input file (use --output-dir for several)")
+    jobs = collect_jobs(inputs, output, output_dir, suffix)
+    if not jobs:
+        raise click.UsageError("no video files found in the given folders")
+    if shard is not None:
+        try:
+            jobs = select_shard(jobs, *parse_shard(shard))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--shard") from None
+    options = OutputOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, overwrite=overwrite)
+    check_options(options)
+    ctx.exit(execute_run(jobs, args, options, make_dirs=output_dir is not None,
+                         debug=ctx.obj["debug"], report_path=report_path, segment_seconds=segment_seconds))
+
+
+@cli.command("info")
+@click.argument("file", type=click.Path(path_type=Path))
+def info_command(file: Path) -> None:
+    """Show a video's streams, size, colour space, frame rate, frame count, rotation and audio."""
+    show_info(probe(file))
+
+
+@cli.command("eval")
+@click.argument("videos", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--colorize", is_flag=True,
+              help="VIDEOS are colour references: gray each, colorize it as `vidcolor run` would, and score.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write the scores here.")
+@click.option("--keep-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="With --colorize: keep the colorized videos here.")
+@click.option("--flow-side", default=c.FLOW_MAX_SIDE, show_default=True, type=click.IntRange(0),
+              help="Long side (px) the warp error's optical flow is computed at; 0: full resolution (slower).")
+@click.option("--fd/--no-fd", "with_fd", default=True, show_default=True,
+              help="Score fd_lite0 (Fréchet distance on EfficientNet-Lite0 ImageNet features, not FID; "
+                   "needs the training extra).")
+@click.option("--fd-every", default=c.FD_EVERY, show_default=True, type=click.IntRange(1),
+              help="fd_lite0 uses every N-th frame of each video.")
+@model_options
+@encoder_options
+@click.pass_context
+def eval_command(ctx: click.Context, videos: tuple[Path, ...], colorize: bool, json_path: Path | None,
+                 keep_dir: Path | None, flow_side: int, with_fd: bool, fd_every: int, codec: str, crf: int,
+                 preset: str, **model: Any) -> None:
+    """Score colorized video against colour references: `eval PRED REF [PRED REF ...]`, or
+    `eval --colorize REF...` to colorize each gray version first (model and run options as `run`).
+
+    Metrics per video and their mean: PSNR and SSIM on 8-bit RGB, colourfulness of prediction
+    and reference, their ratio and difference (ΔCF), fd_lite0 between the prediction's and the
+    reference's frames (lower is better), CDC and warp error on RGB (lower is better; the
+    reference's own values are the floor) and on the chroma channels only (the colour flicker;
+    --json has every value).
+    """
+    args, output = None, None
+    if colorize:
+        args = colorizer_args(**model)
+        output = OutputOptions(codec=codec, crf=crf, preset=preset, overwrite=True)
+        check_options(output)
+    elif len(videos) % 2:
+        raise click.UsageError("give PRED REF pairs (or --colorize REF...)")
+    ctx.exit(execute_eval(videos, args, output, json_path, keep_dir, flow_side, with_fd, fd_every, model["device"],
+                          ctx.obj["debug"]))

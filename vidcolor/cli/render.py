@@ -1,0 +1,143 @@
+"""What the CLI shows: one-line messages on stderr, the progress bar, and the run, info and eval tables.
+
+Only rich here: no parsing (commands) and no work (runner).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ..batch import Outcome
+from ..media import MediaInfo
+
+STATUS_STYLES = {"done": "green", "skipped": "yellow", "failed": "red", "interrupted": "yellow"}
+EVAL_COLUMNS = (("PSNR dB", "psnr", "{:.2f}"), ("SSIM", "ssim", "{:.4f}"), ("colorful", "colorfulness", "{:.1f}"),
+                ("colorful ref", "colorfulness_ref", "{:.1f}"), ("CF ratio", "colorfulness_ratio", "{:.2f}"),
+                ("ΔCF", "delta_cf", "{:+.1f}"), ("fd_lite0", "fd_lite0", "{:.2f}"), ("CDC", "cdc", "{:.5f}"),
+                ("CDC ref", "cdc_ref", "{:.5f}"), ("warp err", "warp_error", "{:.5f}"),
+                ("warp err ref", "warp_error_ref", "{:.5f}"), ("CDC chroma", "cdc_chroma", "{:.5f}"),
+                ("warp err chroma", "warp_error_chroma", "{:.6f}"))
+
+
+def stderr_console() -> Console:
+    """Messages go to stderr and are never wrapped, so each stays one line."""
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def print_error(message: str) -> None:
+    stderr_console().print(f"[bold red]error:[/] {escape(message)}")
+
+
+def print_note(message: str) -> None:
+    stderr_console().print(f"[yellow]note:[/] {escape(message)}")
+
+
+def one_line(message: str) -> str:
+    return " ".join(message.split()) or "failed"
+
+
+def progress_bar(console: Console) -> Any:
+    """The per-file progress bar of `vidcolor run` (rich.progress is imported only for a run)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
+    from rich.text import Text
+
+    class FpsColumn(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            return Text(f"{task.speed:5.1f} fps" if task.speed else "  ... fps", style="progress.data.speed")
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), FpsColumn(),
+                    TimeRemainingColumn(), console=console)
+
+
+def result_message(result: Any) -> str:
+    """A finished file's message: its output, frames lost to bad data, the run's warnings."""
+    notes = [str(result.output)]
+    if result.frames_lost or result.decode_errors:
+        notes.append(f"{result.frames_lost} of {result.frames_expected} frames lost to corrupt or truncated "
+                     f"data ({result.decode_errors} decode errors)")
+    return "; ".join(notes + result.warnings)
+
+
+def show_outcomes(outcomes: Sequence[Outcome], console: Console) -> None:
+    """One line for a single file, else a table with the totals."""
+    if len(outcomes) == 1:
+        outcome = outcomes[0]
+        if outcome.status == "failed":
+            print_error(outcome.message)
+        else:
+            result = outcome.result
+            stats = f" ({result.frames_out} frames, {result.fps:.1f} fps)" if result else ""
+            console.print(f"[{STATUS_STYLES[outcome.status]}]{outcome.status}[/] {escape(str(outcome.job.input))}"
+                          f"{stats}: {escape(outcome.message)}")
+        return
+    table = Table(title="vidcolor run")
+    for column in ("file", "status", "frames", "lost", "fps", "message"):
+        table.add_column(column, justify="right" if column in ("frames", "lost", "fps") else "left")
+    for o in outcomes:
+        r = o.result
+        table.add_row(escape(str(o.job.input)), f"[{STATUS_STYLES[o.status]}]{o.status}[/]",
+                      str(r.frames_out) if r else "", str(r.frames_lost) if r else "",
+                      f"{r.fps:.1f}" if r else "", escape(o.message))
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed")}
+    table.caption = ", ".join(f"{n} {s}" for s, n in counts.items())
+    console.print(table)
+
+
+def show_info(info: MediaInfo) -> None:
+    """`vidcolor info`: one row per fact, then one per stream."""
+    video = info.video
+    frames = (f"{video.frames}" if video.frames else
+              f"~{video.expected_frames} (estimated)" if video.expected_frames else "unknown")
+    sar = f" (pixel aspect {video.sample_aspect_ratio})" if video.sample_aspect_ratio not in (None, 1) else ""
+    rows = [
+        ("file", str(info.path)),
+        ("container", info.format),
+        ("size", f"{info.size / 1e6:.2f} MB" + (f", {info.bit_rate / 1e3:.0f} kb/s" if info.bit_rate else "")),
+        ("duration", f"{info.duration:.3f} s" if info.duration else "unknown"),
+        (f"video #{video.index}", f"{video.codec}, {video.width}x{video.height}{sar}, {video.pix_fmt}"),
+        ("colour", video.color.describe()),
+        ("frame rate", f"{float(video.fps):.3f} fps" if video.fps else "unknown"),
+        ("frames", frames),
+        ("video duration", f"{video.duration:.3f} s" if video.duration else "unknown"),
+        ("rotation", f"{video.rotation} degrees" + (", mirrored" if video.mirrored else "")),
+    ]
+    rows += [(f"{s.type} #{s.index}", ", ".join(x for x in (s.codec, s.detail, s.language) if x and x != "und"))
+             for s in info.streams]
+    if not info.audio:
+        rows.append(("audio", "none"))
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, escape(value))
+    Console(highlight=False, soft_wrap=True).print(table)
+
+
+def show_eval(rows: Sequence[dict[str, Any]], title: str, with_fps: bool, caption: str | None) -> None:
+    """`vidcolor eval`'s table: a row per video (and the mean), n/a where a metric has no value."""
+    table = Table(title=title)
+    table.add_column("video")
+    table.add_column("frames", justify="right")
+    for heading, _, _ in EVAL_COLUMNS:
+        table.add_column(heading, justify="right")
+    if with_fps:
+        table.add_column("fps", justify="right")
+    for row in rows:
+        cells = [escape(row["name"]), str(row["frames"])] + [_eval_cell(row[key], fmt) for _, key, fmt in EVAL_COLUMNS]
+        if with_fps:
+            cells.append(f"{row['fps']:.1f}" if row["fps"] else "")
+        table.add_row(*cells, style="bold" if row["name"] == "mean" else None)
+    table.caption = caption
+    Console(highlight=False, width=None if sys.stdout.isatty() else 220).print(table)
+
+
+def _eval_cell(value: float, fmt: str) -> str:
+    """A table cell; a metric with no value (fd_lite0 switched off, a one-frame CDC) shows as n/a."""
+    return "n/a" if isinstance(value, float) and math.isnan(value) else fmt.format(value)
