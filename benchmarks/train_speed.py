@@ -24,7 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from train.loop import TrainConfig, Trainer  # noqa: E402
+from vidcolor.train.loop import TrainConfig, Trainer  # noqa: E402
 
 RECIPES: dict[str, dict] = {
     # What trained the shipped model: 160 px, batch 16, full fine-tuning, JPEG pack with a worker.

@@ -238,7 +238,7 @@ def test_train_evaluate_scores_the_gray_baseline_with_fd_and_ratio(tmp_path) -> 
     assert gray["count"] == 3 and gray["fd_lite0"] > 1.0
     assert gray["colorfulness_ratio"] < 0.05 and gray["delta_cf"] < -20
 
-    from train.evaluate import iter_photos, score
+    from vidcolor.train.evaluate import iter_photos, score
 
     class Perfect:  # colours every image exactly: ratio 1, distance 0
         def colorize(self, rgb: torch.Tensor) -> torch.Tensor:

@@ -133,7 +133,7 @@ def test_the_shell_lint_finds_every_form(snippet):
 
 def test_the_shell_lint_passes_safe_code():
     assert not shell_uses("import os\nos.replace(a, b)\nos.environ.get('X')\nrun(x, shell=False)\n"
-                          "from os import path\nimport importlib\nimportlib.import_module('train.cli')")
+                          "from os import path\nimport importlib\nimportlib.import_module('vidcolor.train.cli')")
 
 
 @pytest.mark.parametrize("snippet", [

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-from train.data import FramePack, prepare_pack
-from train.export import export_run
-from train.loop import TrainConfig, Trainer, fit, load_state
+from vidcolor.train.data import FramePack, prepare_pack
+from vidcolor.train.export import export_run
+from vidcolor.train.loop import TrainConfig, Trainer, fit, load_state
 from vidcolor.checkpoint import load_generator
 
 TINY = {"num_downs": 5, "ngf": 8}
@@ -171,9 +171,9 @@ def _free_port() -> int:
 
 
 def _torchrun_fit(pack: Path, run: Path, device: str, ckpt_every: int) -> subprocess.CompletedProcess:
-    """`torchrun --nproc_per_node=2 -m train fit` of 4 tiny steps (2 of them L1-only)."""
+    """`torchrun --nproc_per_node=2 -m vidcolor.train fit` of 4 tiny steps (2 of them L1-only)."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
-           f"--master_port={_free_port()}", "-m", "train", "fit", "--data", str(pack), "--out", str(run),
+           f"--master_port={_free_port()}", "-m", "vidcolor.train", "fit", "--data", str(pack), "--out", str(run),
            "--arch", "unet", "--gen-config", json.dumps(TINY), "--no-pretrained", "--size", "32", "--batch", "2",
            "--steps", "4", "--pretrain-steps", "2", "--ndf", "8", "--workers", "0", "--ckpt-every", str(ckpt_every),
            "--device", device]
@@ -203,12 +203,12 @@ def test_checkpoint_all_reduces_on_the_run_device(monkeypatch, tmp_path):
     (a CPU tensor there fails every multi-GPU run). Checked on the `meta` device, so it runs anywhere."""
     from types import SimpleNamespace
 
-    import train.dist
-    from train.dist import DistInfo
-    from train.loop import checkpoint
+    import vidcolor.train.dist
+    from vidcolor.train.dist import DistInfo
+    from vidcolor.train.loop import checkpoint
 
     devices = []
-    monkeypatch.setattr(train.dist.dist, "all_reduce", lambda tensor: devices.append(tensor.device))
+    monkeypatch.setattr(vidcolor.train.dist.dist, "all_reduce", lambda tensor: devices.append(tensor.device))
     trainer = SimpleNamespace(device=torch.device("meta"), info=DistInfo(rank=1, world=2, local_rank=1))
     checkpoint(trainer, tmp_path, tmp_path / "metrics.csv", {"L1": 0.5}, log=lambda _m: None)
     assert devices == [torch.device("meta")]
@@ -331,7 +331,7 @@ def test_resume_is_exact_in_memory_with_nogan(photo_pack, tmp_path):
 
 
 def test_in_memory_batches_are_deterministic(photo_pack):
-    from train.data import MemoryFrames
+    from vidcolor.train.data import MemoryFrames
     a, b = MemoryFrames(photo_pack, crop=32, seed=3), MemoryFrames(photo_pack, crop=32, seed=3)
     assert a.images[0].dtype == torch.uint8
     x = a.batch([1, 2, 3])
@@ -342,7 +342,7 @@ def test_in_memory_batches_are_deterministic(photo_pack):
 
 
 def test_settings_measurement_leaves_the_networks_alone(photo_pack, tmp_path):
-    from train.tune import choose_settings
+    from vidcolor.train.tune import choose_settings
     trainer = Trainer(_eff_cfg(photo_pack, tmp_path / "run", precision="fp32", head="bins"), torch.device("cpu"))
     before = {k: v.clone() for k, v in trainer.G.state_dict().items()}
     result = choose_settings(trainer, repeats=1)
@@ -354,7 +354,7 @@ def test_settings_measurement_leaves_the_networks_alone(photo_pack, tmp_path):
 
 
 def test_pick_best_checkpoint_by_validation():
-    from train.select import pick_best
+    from vidcolor.train.select import pick_best
     rows = [
         {"step": 100, "val_psnr": 22.0, "val_psnr_gray": 22.5, "val_fd_lite0": 10.0},   # worse than gray
         {"step": 200, "val_psnr": 23.0, "val_psnr_gray": 22.5, "val_fd_lite0": 30.0},
@@ -376,7 +376,7 @@ def test_pick_best_checkpoint_by_validation():
 def test_export_best_and_resume_overrides(photo_pack, tmp_path):
     from click.testing import CliRunner
 
-    from train.cli import train as train_cli
+    from vidcolor.train.cli import train as train_cli
     run = tmp_path / "run"
     common = ["--data", str(photo_pack), "--arch", "unet", "--gen-config", json.dumps(TINY), "--no-pretrained",
               "--size", "32", "--batch", "4", "--ndf", "8", "--workers", "0", "--precision", "fp32", "--no-val-fd"]

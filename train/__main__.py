@@ -1,6 +1,6 @@
-"""`python -m train ...` is `vidcolor train ...` (handy under torchrun)."""
+"""`python -m vidcolor.train ...` is `vidcolor train ...` (handy under torchrun)."""
 
-from train.cli import train
+from .cli import train
 
 if __name__ == "__main__":
     train()

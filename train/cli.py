@@ -7,7 +7,11 @@ from pathlib import Path
 
 import click
 
+from vidcolor.controls import RENDER_SIZE, RENDER_SIZE_RANGE
 from vidcolor.errors import VidcolorError
+
+from .config import SIZE_RANGE, TEMPERATURE_RANGE, TrainConfig
+from .config import default as D
 
 
 def _parse_mix(values: tuple[str, ...]) -> dict[str, float]:
@@ -56,48 +60,48 @@ def prepare(sources, out, size, every, dedup, min_chroma, val_every) -> None:
 @click.option("--data", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Pack from `prepare`.")
 @click.option("--out", "run", type=click.Path(path_type=Path), help="Run folder (config, checkpoints, samples).")
 @click.option("--resume", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Continue RUN exactly.")
-@click.option("--arch", default="effnet_unet", show_default=True, type=click.Choice(["effnet_unet", "unet"]))
+@click.option("--arch", default=D("arch"), show_default=True, type=click.Choice(["effnet_unet", "unet"]))
 @click.option("--gen-config", default="{}", help="Generator keyword arguments as JSON, e.g. '{\"ngf\": 32}'.")
-@click.option("--head", default="regression", show_default=True, type=click.Choice(["regression", "bins"]),
+@click.option("--head", default=D("head"), show_default=True, type=click.Choice(["regression", "bins"]),
               help="effnet_unet: L1 regression of ab, or rebalanced classification over ab bins.")
 @click.option("--global-context", is_flag=True, help="effnet_unet: fuse pooled scene features into the decoder.")
-@click.option("--input-norm", default="imagenet", show_default=True, type=click.Choice(["imagenet", "tf"]),
+@click.option("--input-norm", default=D("input_norm"), show_default=True, type=click.Choice(["imagenet", "tf"]),
               help="Encoder input normalisation; tf = (x-127)/128, what the Lite0 weights were trained with.")
-@click.option("--temperature", default=0.38, show_default=True, type=click.FloatRange(0.01, 1.0),
+@click.option("--temperature", default=D("temperature"), show_default=True, type=click.FloatRange(*TEMPERATURE_RANGE),
               help="bins head: annealed-mean decoding temperature stored in the model.")
 @click.option("--no-pretrained", is_flag=True, help="Do not load ImageNet encoder weights.")
-@click.option("--size", default=256, show_default=True, type=click.IntRange(32, 1024), help="Training crop side.")
-@click.option("--batch", default=16, show_default=True, type=click.IntRange(1))
-@click.option("--steps", type=click.IntRange(1), help="Total steps, both phases [default: 10000; with --resume: the run's].")
-@click.option("--phase", default="both", show_default=True, type=click.Choice(["pretrain", "gan", "both"]))
+@click.option("--size", default=D("size"), show_default=True, type=click.IntRange(*SIZE_RANGE), help="Training crop side.")
+@click.option("--batch", default=D("batch"), show_default=True, type=click.IntRange(1))
+@click.option("--steps", type=click.IntRange(1), help=f"Total steps, both phases [default: {D('steps')}; with --resume: the run's].")
+@click.option("--phase", default=D("phase"), show_default=True, type=click.Choice(["pretrain", "gan", "both"]))
 @click.option("--pretrain-steps", type=click.IntRange(0), help="With --phase both: generator-only steps (default half).")
-@click.option("--lr", default=2e-4, show_default=True, type=click.FloatRange(0, min_open=True))
-@click.option("--beta1", default=0.5, show_default=True, type=click.FloatRange(0, 1, max_open=True), help="Adam beta1.")
-@click.option("--decay", default=0.3, show_default=True, type=click.FloatRange(0, 1), help="Linear LR decay over this last fraction of each phase.")
-@click.option("--lambda-l1", default=100.0, show_default=True, type=click.FloatRange(0))
-@click.option("--lambda-ce", default=1.0, show_default=True, type=click.FloatRange(0), help="bins head: weight of the cross-entropy.")
-@click.option("--gan-mode", default="vanilla", show_default=True, type=click.Choice(["vanilla", "lsgan"]))
-@click.option("--ndf", default=64, show_default=True, type=click.IntRange(8))
-@click.option("--degrade", default=1.0, show_default=True, type=click.FloatRange(0, 2), help="Strength of film-like L degradations.")
+@click.option("--lr", default=D("lr"), show_default=True, type=click.FloatRange(0, min_open=True))
+@click.option("--beta1", default=D("beta1"), show_default=True, type=click.FloatRange(0, 1, max_open=True), help="Adam beta1.")
+@click.option("--decay", default=D("decay"), show_default=True, type=click.FloatRange(0, 1), help="Linear LR decay over this last fraction of each phase.")
+@click.option("--lambda-l1", default=D("lambda_l1"), show_default=True, type=click.FloatRange(0))
+@click.option("--lambda-ce", default=D("lambda_ce"), show_default=True, type=click.FloatRange(0), help="bins head: weight of the cross-entropy.")
+@click.option("--gan-mode", default=D("gan_mode"), show_default=True, type=click.Choice(["vanilla", "lsgan"]))
+@click.option("--ndf", default=D("ndf"), show_default=True, type=click.IntRange(8))
+@click.option("--degrade", default=D("degrade"), show_default=True, type=click.FloatRange(0, 2), help="Strength of film-like L degradations.")
 @click.option("--mix", multiple=True, help="GROUP=WEIGHT sampling weight of a source group (repeatable).")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(0))
+@click.option("--seed", default=D("seed"), show_default=True, type=int)
+@click.option("--workers", default=D("workers"), show_default=True, type=click.IntRange(0))
 @click.option("--in-memory", is_flag=True, help="Decode the pack into RAM once (no JPEG decoding per step, no workers).")
-@click.option("--crop-scale", default=0.35, show_default=True, type=click.FloatRange(0.01, 1), help="Smallest random crop, as a fraction of the frame's area.")
-@click.option("--freeze-steps", default=0, show_default=True, type=click.IntRange(0), help="First steps with the pretrained encoder frozen.")
-@click.option("--encoder-lr-mult", default=1.0, show_default=True, type=click.FloatRange(0), help="Encoder LR = LR x this once unfrozen.")
+@click.option("--crop-scale", default=D("crop_scale"), show_default=True, type=click.FloatRange(0.01, 1), help="Smallest random crop, as a fraction of the frame's area.")
+@click.option("--freeze-steps", default=D("freeze_steps"), show_default=True, type=click.IntRange(0), help="First steps with the pretrained encoder frozen.")
+@click.option("--encoder-lr-mult", default=D("encoder_lr_mult"), show_default=True, type=click.FloatRange(0), help="Encoder LR = LR x this once unfrozen.")
 @click.option("--freeze-encoder-bn", is_flag=True, help="Keep the encoder's ImageNet BatchNorm statistics throughout.")
-@click.option("--precision", default="auto", show_default=True, type=click.Choice(["auto", "fp32", "bf16"]),
+@click.option("--precision", default=D("precision"), show_default=True, type=click.Choice(["auto", "fp32", "bf16"]),
               help="auto: measure fp32/bf16 and channels_last at start, keep the fastest sound one.")
 @click.option("--threads", type=click.IntRange(1), help="torch intra-op threads (1 is fastest beside other jobs).")
-@click.option("--d-pretrain-steps", default=0, show_default=True, type=click.IntRange(0), help="NoGAN: first GAN-phase steps train only D.")
+@click.option("--d-pretrain-steps", default=D("d_pretrain_steps"), show_default=True, type=click.IntRange(0), help="NoGAN: first GAN-phase steps train only D.")
 @click.option("--gan-lr", type=click.FloatRange(0, min_open=True), help="Generator LR in the GAN phase (default: --lr).")
-@click.option("--d-lr-mult", default=1.0, show_default=True, type=click.FloatRange(0, min_open=True), help="D's LR = GAN-phase LR x this.")
-@click.option("--ckpt-every", default=1000, show_default=True, type=click.IntRange(1))
-@click.option("--val-size", type=click.IntRange(32, 1024), help="Validation centre-crop side (default: --size).")
-@click.option("--val-fd/--no-val-fd", default=True, show_default=True, help="fd_lite0 at validation (needs the training extra).")
-@click.option("--val-max", default=128, show_default=True, type=click.IntRange(1), help="Validation frames scored.")
-@click.option("--device", default="auto", show_default=True)
+@click.option("--d-lr-mult", default=D("d_lr_mult"), show_default=True, type=click.FloatRange(0, min_open=True), help="D's LR = GAN-phase LR x this.")
+@click.option("--ckpt-every", default=D("ckpt_every"), show_default=True, type=click.IntRange(1))
+@click.option("--val-size", type=click.IntRange(*SIZE_RANGE), help="Validation centre-crop side (default: --size).")
+@click.option("--val-fd/--no-val-fd", default=D("val_fd"), show_default=True, help="fd_lite0 at validation (needs the training extra).")
+@click.option("--val-max", default=D("val_max"), show_default=True, type=click.IntRange(1), help="Validation frames scored.")
+@click.option("--device", default=D("device"), show_default=True)
 @click.option("--time-limit", "time_limit_min", type=click.FloatRange(0, min_open=True), help="Stop (and checkpoint) after this many minutes of the run's training time.")
 @click.pass_context
 def fit(ctx, data, run, resume, gen_config, no_pretrained, steps, pretrain_steps, mix, time_limit_min, **opts) -> None:
@@ -108,7 +112,7 @@ def fit(ctx, data, run, resume, gen_config, no_pretrained, steps, pretrain_steps
     run's, while the networks' options must stay as they were.
     """
     from .dist import cleanup, init_distributed
-    from .loop import TrainConfig, Trainer, load_state
+    from .loop import Trainer, load_state
     if resume:
         state = load_state(resume)
         cfg = TrainConfig(**state["config"])
@@ -129,7 +133,7 @@ def fit(ctx, data, run, resume, gen_config, no_pretrained, steps, pretrain_steps
         if (Path(run) / "checkpoints").exists():
             raise VidcolorError(f"{run} already holds a run; use --resume {run} or another --out")
         cfg = TrainConfig(data=str(data), out=str(run), gen_config=json.loads(gen_config),
-                          pretrained=not no_pretrained, steps=steps or 10000, pretrain_steps=pretrain_steps,
+                          pretrained=not no_pretrained, steps=steps or D("steps"), pretrain_steps=pretrain_steps,
                           mix=_parse_mix(mix), time_limit_min=time_limit_min, **opts)
     info, dev = init_distributed(cfg.device)
     try:
@@ -170,7 +174,7 @@ def _run_with_progress(trainer, run: Path) -> None:
 @click.option("--full-precision", is_flag=True, help="Keep fp32 weights (default: fp16, half the size).")
 @click.option("--pick", default="last", show_default=True,
               help="last, best (by validation: lowest fd_lite0 with PSNR not below gray's) or a checkpoint step.")
-@click.option("--temperature", type=click.FloatRange(0.01, 1.0),
+@click.option("--temperature", type=click.FloatRange(*TEMPERATURE_RANGE),
               help="bins head: decoding temperature stored in the model (lower: more saturated) [the run's].")
 def export(run, out, full_precision, pick, temperature) -> None:
     """Write RUN's generator as a one-file inference model."""
@@ -189,7 +193,7 @@ def export(run, out, full_precision, pick, temperature) -> None:
 @click.option("--clip", "clips", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Colour clip whose frames are scored (repeatable).")
 @click.option("--every", default=5, show_default=True, type=click.IntRange(1), help="Score every k-th clip frame.")
-@click.option("--render-size", default=256, show_default=True, type=click.IntRange(32, 2048))
+@click.option("--render-size", default=RENDER_SIZE, show_default=True, type=click.IntRange(*RENDER_SIZE_RANGE))
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the table as JSON.")
 @click.option("--fd/--no-fd", "with_fd", default=True, show_default=True,
               help="Score fd_lite0 (Fréchet distance on EfficientNet-Lite0 ImageNet features, not FID).")

@@ -13,13 +13,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .controls import BIN_TEMPERATURE
+
 BIN_SIZE = 10.0
 AB_LIMIT = 110.0
 SOFT_NEIGHBOURS = 5
 SOFT_SIGMA = 5.0
 PRIOR_SIGMA = 5.0
 PRIOR_MIX = 0.5          # lambda: mix of the empirical prior with the uniform one
-DEFAULT_TEMPERATURE = 0.38
+DEFAULT_TEMPERATURE = BIN_TEMPERATURE  # declared in controls.py, where the CLI reads it
 
 
 def gamut_bins(bin_size: float = BIN_SIZE, limit: float = AB_LIMIT) -> torch.Tensor:

@@ -17,6 +17,7 @@ RENDER_SIZE_RANGE = (32, 4096)
 BATCH_SIZE_RANGE = (1, 256)
 DEFAULT_SATURATION = 1.0
 SATURATION_RANGE = (0.0, 3.0)  # 0 gives gray output; past 3 nearly every colour clips to the RGB gamut
+BIN_TEMPERATURE = 0.38  # the bins head's annealed mean (Zhang et al. 2016)
 
 # -- temporal smoothing (`temporal.SMOOTHERS` has one class per mode)
 SMOOTHING_MODES = ("ema", "flow", "none", "window")

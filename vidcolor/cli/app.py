@@ -15,7 +15,7 @@ from .render import print_error
 
 # Subcommands that need the training extras, imported only when used: name -> (module:attribute, help).
 # The help is declared here so `vidcolor --help` lists them without importing torch.
-LAZY_COMMANDS = {"train": ("train.cli:train", "Train, export and evaluate models (needs the training extras).")}
+LAZY_COMMANDS = {"train": ("vidcolor.train.cli:train", "Train, export and evaluate models (needs the training extras).")}
 
 
 class LazyGroup(click.Group):
