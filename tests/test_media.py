@@ -11,7 +11,7 @@ from conftest import write_audio_only
 from vidcolor.errors import InputError, OutputError
 from vidcolor.media import Frame, OutputOptions, VideoReader, VideoWriter, check_options, check_paths, probe
 from vidcolor.media.probe import ColorTags, resolve_color
-from vidcolor.media.writer import output_name, temp_path
+from vidcolor.media.writer import output_name, temp_target
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +155,7 @@ def test_output_names(tmp_path):
     assert output_name(tmp_path / "film.mp4") == "film_color.mp4"
     assert output_name(tmp_path / "film.MOV") == "film_color.mov"
     assert output_name(tmp_path / "film.avi") == "film_color.mkv"  # AVI cannot hold what we write
-    temp = temp_path(tmp_path / "film_color.mp4")
+    temp = temp_target(tmp_path / "film_color.mp4").temp
     assert temp.parent == tmp_path and temp.name.startswith(".") and temp.suffix == ".mp4"
 
 

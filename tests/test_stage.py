@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from vidcolor.stage import StageThread
+from vidcolor.stage import SourceThread, StageThread
 
 
 def test_items_processed_in_order_in_another_thread():
@@ -93,3 +93,41 @@ def test_a_finished_stage_does_not_keep_its_owner_alive():
         assert ref() is None
     finally:
         gc.enable()
+
+
+def test_source_thread_hands_over_items_in_order_then_its_error():
+
+    def produce():
+        yield from range(5)
+        raise ValueError("bad packet")
+
+    source = SourceThread(produce, "test-source", queue_items=1).start()
+    got = []
+    with pytest.raises(ValueError, match="bad packet"):
+        for item in source:
+            got.append(item)
+    source.close()
+    assert got == [0, 1, 2, 3, 4]
+
+
+def test_source_thread_close_mid_stream_stops_the_producer():
+    """A consumer that stops early (Ctrl-C, an error downstream) must not leave the producer running."""
+    closed = threading.Event()
+    made = []
+
+    def produce():
+        try:
+            for i in range(10**9):
+                made.append(i)
+                yield i
+        finally:
+            closed.set()
+
+    source = SourceThread(produce, "test-source", queue_items=2).start()
+    for item in source:
+        if item == 3:
+            break
+    source.close()
+    assert closed.is_set()
+    assert len(made) <= 3 + 1 + 2 + 1  # the ones taken, the queue's two and the one waiting to be put
+    assert not any(t.name == "test-source" for t in threading.enumerate())

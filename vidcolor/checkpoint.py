@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .errors import ModelError
+from .files import TempTarget
 from .nets import build_generator
 
 FORMAT = "vidcolor-generator-v1"
@@ -38,9 +39,8 @@ def save_checkpoint(path: str | Path, generator: nn.Module, arch: str, config: d
                     meta: dict[str, Any] | None = None, half: bool = False) -> Path:
     """Write atomically (temp name, then rename) so an interrupted save never leaves a broken model."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(make_checkpoint(generator, arch, config, meta, half), tmp)
-    tmp.replace(path)
+    with TempTarget(path) as tmp:
+        torch.save(make_checkpoint(generator, arch, config, meta, half), tmp)
     return path
 
 

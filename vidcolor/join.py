@@ -6,10 +6,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import json
-import os
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -20,7 +18,7 @@ import av
 from .errors import OutputError
 from .media.probe import VideoInfo, open_input
 from .media.streams import add_copies, copied_streams, tag_video_stream
-from .media.writer import temp_path
+from .media.writer import temp_target
 from .resume import WorkFolder
 
 def _time_key(packet: av.Packet) -> Fraction:
@@ -49,9 +47,10 @@ def join_segments(work: WorkFolder, source: Path, video: VideoInfo) -> list[str]
 
     Returns warnings (streams the output container cannot hold).
     """
-    target, temp = work.target, temp_path(work.target)
+    target = work.target
     try:
-        with open_input(source) as src, av.open(str(work.path / work.segments[0]["file"])) as first:
+        with temp_target(target) as temp, open_input(source) as src, \
+                av.open(str(work.path / work.segments[0]["file"])) as first:
             out = av.open(str(temp), "w")
             try:
                 vstream = out.add_stream_from_template(first.streams.video[0])
@@ -65,11 +64,6 @@ def join_segments(work: WorkFolder, source: Path, video: VideoInfo) -> list[str]
                     out.mux(packet)
             finally:
                 out.close()
-        os.replace(temp, target)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        if isinstance(exc, (av.FFmpegError, OSError)):
-            raise OutputError(f"cannot write {target}: {exc}") from exc
-        raise
+    except (av.FFmpegError, OSError) as exc:  # the temp file is gone already
+        raise OutputError(f"cannot write {target}: {exc}") from exc
     return warnings

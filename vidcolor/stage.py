@@ -1,4 +1,5 @@
-"""A pipeline stage in its own thread: items in through a bounded queue, errors back to the caller.
+"""Pipeline stages in their own threads, joined by bounded queues, with errors handed back to the caller:
+`StageThread` consumes items (smoothing, encoding), `SourceThread` produces them (decoding).
 
 Torch, OpenCV and the codecs release the GIL, so work moved to a stage thread runs on another
 core next to the model. The bounded queue keeps memory flat: the producer waits when the
@@ -12,7 +13,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -119,3 +120,78 @@ class StageThread(Generic[T]):
             start = time.perf_counter()
             self._work(item)
             self.busy_seconds += time.perf_counter() - start
+
+
+class SourceThread(Generic[T]):
+    """Runs the iterable `produce()` in a thread named `name`; iterate over the SourceThread to get its items.
+
+    An exception raised in the thread is re-raised in the iterating thread, after the items made before it.
+    `close()` stops the thread, also mid-stream: the producer's generator is closed, so its `finally` runs.
+    `background`: the thread yields the CPU to the model's thread (`yield_to_model`), set before `produce`
+    starts, so that the codec threads it opens inherit it.
+    """
+
+    def __init__(self, produce: Callable[[], Iterable[T]], name: str, queue_items: int = 2,
+                 background: bool = False):
+        self._produce = produce
+        self._background = background
+        self._queue: queue.Queue = queue.Queue(queue_items)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> SourceThread[T]:
+        self._thread.start()
+        return self
+
+    def __iter__(self) -> Iterator[T]:
+        while True:
+            try:
+                item = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                if not self._thread.is_alive() and self._queue.empty():
+                    raise RuntimeError(f"the {self._thread.name} thread is not running") from None
+                continue
+            if item is _DONE:
+                return
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        items = None
+        try:
+            if self._background:
+                yield_to_model()
+            items = iter(self._produce())
+            for item in items:
+                if not self._put(item):
+                    return
+            self._put(_DONE)
+        except BaseException as exc:  # re-raised in the consumer's thread by __iter__
+            self._put(_Failure(exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+            self._produce = None
+
+
+class _Failure:
+    """An exception in transit from a SourceThread to its consumer (an exception could also be a legal item)."""
+
+    def __init__(self, error: BaseException):
+        self.error = error

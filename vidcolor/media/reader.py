@@ -7,8 +7,6 @@ grow with the video's length. Audio and subtitles are not read here: the join co
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,11 +16,10 @@ import av
 import numpy as np
 from av.video.reformatter import ColorRange, VideoReformatter
 
-from ..stage import yield_to_model
+from ..stage import SourceThread
 from ..colorspec import YuvSpec
 from .probe import VideoInfo, open_input
 from .streams import sws_colorspace
-
 
 
 @dataclass(frozen=True)
@@ -71,45 +68,22 @@ class VideoReader:
         self._reformatter = VideoReformatter()
         self._step = max(1, round(1 / (video.fps * video.time_base))) if video.fps else 1
         self._last_pts: int | None = None
-        self._queue: queue.Queue[list[Frame] | BaseException | None] = queue.Queue(queue_batches)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="vidcolor-decode", daemon=True)
+        self._source: SourceThread[list[Frame]] = SourceThread(self._batches, "vidcolor-decode", queue_batches,
+                                                               background=background)
 
     def start(self) -> None:
-        self._thread.start()
+        self._source.start()
 
     def __iter__(self) -> Iterator[list[Frame]]:
-        while (item := self._queue.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+        return iter(self._source)
 
     def close(self) -> None:
         """Stop the thread (also mid-stream) and release the file."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
+        self._source.close()
         self.container.close()
 
-    def _put(self, item: list[Frame] | BaseException | None) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self) -> None:
-        try:
-            if self.background:
-                yield_to_model()  # before the decoder opens, so its frame threads inherit it
-            self._decode()
-            self._put(None)
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            self._put(exc)
-
-    def _decode(self) -> None:
+    def _batches(self) -> Iterator[list[Frame]]:
+        """The decode thread's work; `busy_seconds` leaves out the time spent waiting for the consumer."""
         batch: list[Frame] = []
         start = time.perf_counter()
         for packet in self.container.demux(self.stream):
@@ -119,12 +93,11 @@ class VideoReader:
                 batch.append(self._source_frame(frame))
                 if len(batch) == self.batch_size:
                     self.busy_seconds += time.perf_counter() - start
-                    if not self._put(batch):
-                        return
+                    yield batch
                     batch, start = [], time.perf_counter()
         self.busy_seconds += time.perf_counter() - start
         if batch:
-            self._put(batch)
+            yield batch
 
     def _decode_packet(self, packet: av.Packet) -> list[av.VideoFrame]:
         try:
@@ -141,7 +114,7 @@ class VideoReader:
             self.pts_repaired += 1
         self._last_pts = pts
         return Frame(pts, frame.duration or self._step,
-                           plane_arrays(to_planar(frame, self.pix_fmt, self.video.color.yuv_spec, self._reformatter)))
+                     plane_arrays(to_planar(frame, self.pix_fmt, self.video.color.yuv_spec, self._reformatter)))
 
 
 def to_planar(frame: av.VideoFrame, pix_fmt: str, spec: YuvSpec, reformatter: VideoReformatter) -> av.VideoFrame:

@@ -8,7 +8,6 @@ Timestamps, rotation, aspect ratio and colour tags are copied from the source.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ import av
 
 from ..controls import CODEC, CRF, PIX_FMT, PIX_FMTS, PRESET, SUFFIX
 from ..errors import OutputError
+from ..files import TempTarget
 from ..stage import StageThread
 from .probe import VideoInfo
 from .reader import Frame, plane_arrays
@@ -42,9 +42,9 @@ def output_name(source: Path, suffix: str = SUFFIX) -> str:
     return f"{source.stem}{suffix}{ext}"
 
 
-def temp_path(target: Path) -> Path:
-    """Hidden, beside the target (same filesystem, so the final rename is atomic), same suffix for the muxer."""
-    return target.with_name(f".{target.stem}{TEMP_MARK}{target.suffix}")
+def temp_target(target: Path) -> TempTarget:
+    """A video's temp file: hidden, beside the target, with the target's suffix for the muxer."""
+    return TempTarget(target, target.with_name(f".{target.stem}{TEMP_MARK}{target.suffix}"))
 
 
 def check_paths(source: Path, target: Path, overwrite: bool) -> None:
@@ -82,9 +82,9 @@ def check_frame_size(video: VideoInfo, options: OutputOptions) -> None:
 def check_container(target: Path, options: OutputOptions) -> None:
     """The output's container must hold the codec (checked before any work: video is encoded to
     segments first and put into that container at the end)."""
-    temp = temp_path(target)
+    temp = temp_target(target)
     try:
-        container = av.open(str(temp), "w")
+        container = av.open(str(temp.temp), "w")
     except (av.FFmpegError, ValueError, OSError) as exc:
         raise OutputError(f"cannot write {target}: {exc}") from exc
     try:
@@ -93,7 +93,7 @@ def check_container(target: Path, options: OutputOptions) -> None:
     finally:
         with contextlib.suppress(av.FFmpegError, OSError):
             container.close()
-        temp.unlink(missing_ok=True)
+        temp.discard()
 
 
 class VideoWriter:
@@ -105,10 +105,10 @@ class VideoWriter:
         `background`: encode at a lower CPU priority than a CPU model (`stage.yield_to_model`)."""
         self.target = target
         self.name = name or target
-        self.temp = temp_path(target)
+        self._file = temp_target(target)
         self.frames_written = 0
         try:
-            self.container = av.open(str(self.temp), "w")
+            self.container = av.open(str(self._file.temp), "w")
         except (av.FFmpegError, ValueError, OSError) as exc:
             raise OutputError(f"cannot write {self.name}: {exc}") from exc
         try:
@@ -136,6 +136,11 @@ class VideoWriter:
         return stream
 
     @property
+    def temp(self) -> Path:
+        """Where the video is encoded until `finish()` renames it to `target`."""
+        return self._file.temp
+
+    @property
     def busy_seconds(self) -> float:
         return self._stage.busy_seconds
 
@@ -154,7 +159,7 @@ class VideoWriter:
             self._stage.finish()
         try:
             self.container.close()
-            os.replace(self.temp, self.target)
+            self._file.commit()
         except (av.FFmpegError, OSError) as exc:
             self._discard()
             raise OutputError(f"cannot write {self.name}: {exc}") from exc
@@ -167,7 +172,7 @@ class VideoWriter:
     def _discard(self) -> None:
         with contextlib.suppress(av.FFmpegError, OSError):
             self.container.close()
-        self.temp.unlink(missing_ok=True)
+        self._file.discard()
 
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
