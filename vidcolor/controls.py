@@ -19,6 +19,16 @@ DEFAULT_SATURATION = 1.0
 SATURATION_RANGE = (0.0, 3.0)  # 0 gives gray output; past 3 nearly every colour clips to the RGB gamut
 BIN_TEMPERATURE = 0.38  # the bins head's annealed mean (Zhang et al. 2016)
 
+# -- colours the user chooses (`--reference`, `--keyframe`; `exemplar`, `keyframes`)
+REFERENCE_STRENGTH = 0.8  # how far matched reference colour overrides the model's, where the match is sure
+REFERENCE_STRENGTH_RANGE = (0.0, 1.0)
+MIN_REFERENCE_CHROMA = 4.0  # mean a*b* chroma below which an image counts as gray (refused as a reference)
+MATCH_TEMPERATURE = 0.01  # softmax temperature over reference positions' cosine similarities
+MATCH_CONFIDENCE = (0.6, 0.9)  # best cosine similarity mapped to confidence 0 .. 1 (unrelated footage: median 0.42)
+KEYFRAME_REACH_SECONDS = 10.0  # a keyframe is carried along the flow this far each way (within its shot)
+KEYFRAME_HALF_LIFE_SECONDS = 4.0  # its weight halves over this time, fading to the reference match and model
+FLOW_MISMATCH_KEEP = 0.7  # its weight is multiplied by this where the forward-backward flow check fails
+
 # -- temporal smoothing (`temporal.SMOOTHERS` has one class per mode)
 SMOOTHING_MODES = ("ema", "flow", "none", "window")
 DEFAULT_SMOOTHING = "flow"

@@ -16,6 +16,7 @@ import torch
 from .color import join_lab, lab_to_rgb
 from .colorspec import YuvSpec
 from .geometry import resize
+from .keyframes import Carried
 from .media import Frame
 from .temporal import CutDetector, Smoother
 from .upsample import guided_upsample
@@ -53,8 +54,12 @@ class Finisher:
     """
 
     def __init__(self, smoother: Smoother, spec: YuvSpec, guided: bool,
-                 download: Callable[[torch.Tensor], np.ndarray], emit: Callable[[list[Frame]], None]):
+                 download: Callable[[torch.Tensor], np.ndarray], emit: Callable[[list[Frame]], None],
+                 carried: dict[int, Carried] | None = None):
+        """`carried`: keyframes' colours by pts (`keyframes.keyframe_tracks`), applied to the finished
+        chroma, after smoothing, so a keyframe's own frame is exact and smoothing never dilutes it."""
         self.smoother, self.spec, self.guided = smoother, spec, guided
+        self.carried = carried or {}
         self.download, self.emit = download, emit
         self.detector = CutDetector()
         self.pending: deque[tuple[Frame, torch.Tensor, torch.Tensor]] = deque()  # frame, L chroma, L render
@@ -77,5 +82,9 @@ class Finisher:
             return []
         frames, L, L_render = zip(*(self.pending.popleft() for _ in range(len(ab))))
         guide = torch.stack(L_render) if self.guided else None
-        chroma = self.download(to_uint8(chroma_from_lab(torch.stack(L), ab, self.spec, guide)))
+        chroma = chroma_from_lab(torch.stack(L), ab, self.spec, guide)
+        if self.carried:
+            chroma = torch.stack([self.carried[f.pts].apply(c) if f.pts in self.carried else c
+                                  for f, c in zip(frames, chroma)])
+        chroma = self.download(to_uint8(chroma))
         return [replace(f, planes=(f.planes[0], c[0], c[1])) for f, c in zip(frames, chroma)]

@@ -11,10 +11,11 @@ segment computes is `resume.SegmentPlan`'s; what a work folder must match, `RESU
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,11 +25,14 @@ import torch
 
 from .checkpoint import default_model_path, load_generator
 from .color import denormalize_ab, frame_lightness, normalize_l, rgb_luma
-from .controls import DEFAULT_SATURATION, DEFAULT_SMOOTHING, DEVICE, RENDER_SIZE, SEGMENT_SECONDS, check_saturation
+from .controls import (DEFAULT_SATURATION, DEFAULT_SMOOTHING, DEVICE, REFERENCE_STRENGTH, RENDER_SIZE,
+                       SEGMENT_SECONDS, check_saturation)
 from .device import auto_batch_size, download, resolve_device, torch_threads, upload_luma
 from .errors import InputError, ModelError
 from .finish import Finisher, Work, chroma_from_lab
 from .geometry import pad_to_multiple, render_shape
+from .guide import Guidance
+from .keyframes import Carried
 from .join import join_segments
 from .media import (Frame, OutputOptions, VideoInfo, VideoReader, VideoWriter, check_container, check_frame_size,
                     check_options, check_paths, output_name, probe)
@@ -43,7 +47,7 @@ IO_THREADS = 2  # cores left to the decode and encode threads by default
 # The Colorizer settings that change the output's pixels: the resume identity, named one by one so
 # a new attribute never joins it by accident. (`cuda` repeats the identity's device; it stays so work
 # folders of earlier versions are still reused.) Not threads or batch size: the batch size has its own entry.
-RESUME_SETTINGS = ("saturation", "cuda", "render_size", "smoothing", "strength", "window", "guided")
+RESUME_SETTINGS = ("saturation", "cuda", "render_size", "smoothing", "strength", "window", "guided", "user_colours")
 RESUME_OUTPUT = ("codec", "crf", "preset", "pix_fmt")  # of OutputOptions; not `overwrite`
 
 ProgressCallback = Callable[[int, int | None], None]  # (frames written, frames expected)
@@ -107,14 +111,16 @@ class Colorizer:
     def __init__(self, model: str | Path | None = None, device: str = DEVICE, render_size: int = RENDER_SIZE,
                  batch_size: int | None = None, smoothing: str = DEFAULT_SMOOTHING, strength: float | None = None,
                  cpu_threads: int | None = None, window: int | None = None, guided: bool = False,
-                 saturation: float = DEFAULT_SATURATION):
+                 saturation: float = DEFAULT_SATURATION, references: Sequence[str | Path] = (),
+                 keyframes: Sequence[str] = (), reference_strength: float = REFERENCE_STRENGTH):
         self.saturation = check_saturation(saturation)  # before loading the model: a bad option fails at once
+        self.guidance = Guidance.load(references, keyframes, reference_strength)  # every image read and checked
         self.device = resolve_device(device)
         path = Path(model) if model is not None else default_model_path()
         if model is None and not path.is_file():
             raise ModelError(f"no default model installed ({path}); pass one with --model")
         net, self.model_info = load_generator(path, self.device)
-        self.net = for_inference(net)
+        self.net = for_inference(net, features=self.guidance is not None)
         self.model_path = path
         self.cuda = self.device.type == "cuda"
         self.render_size = render_size
@@ -125,6 +131,13 @@ class Colorizer:
         self.guided = guided  # upsample colour with the luma-guided filter instead of bilinearly
         self.cpu_threads = cpu_threads or max(1, (os.cpu_count() or 1) - IO_THREADS)
         make_smoother(smoothing, strength, window)  # fail on bad options now, not mid-run
+        if self.guidance is not None:
+            self.guidance.prepare(self._predict, render_size, self.device)
+
+    @property
+    def user_colours(self) -> dict[str, Any] | None:
+        """What the references and keyframes add to the resume identity (None: automatic colours)."""
+        return None if self.guidance is None else self.guidance.identity()
 
     # -- the tensor API (evaluation, benchmarks) -------------------------------------------
 
@@ -145,14 +158,27 @@ class Colorizer:
         return yuv_to_rgb(torch.cat([y, chroma], dim=1), spec).to(rgb.device)
 
     def predict_ab(self, L: torch.Tensor) -> torch.Tensor:
-        """(B,1,h,w) L in [0,100] -> (B,2,h,w) ab in Lab units, times `saturation`; pads to the model's
-        multiple and crops back. The one place ab is produced, so every colouring path gets the same S."""
+        """(B,1,h,w) L in [0,100] -> (B,2,h,w) ab in Lab units, times `saturation`, then pulled towards the
+        references' matched colours (`guide`). The one place ab is produced, so every colouring path gets
+        the same S and references."""
+        if self.guidance is None:
+            ab, _ = self._predict(L)
+            return ab if self.saturation == 1.0 else ab * self.saturation
+        ab, features = self._predict(L)
+        return self.guidance.blend(ab if self.saturation == 1.0 else ab * self.saturation, features)
+
+    def _predict(self, L: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The model on L*: ab in Lab units and, with references, the matching features of the frame's
+        own area; pads to the model's multiple and crops back."""
         h, w = L.shape[-2:]
         x = pad_to_multiple(normalize_l(L.float()), self.net.size_multiple).contiguous(memory_format=torch.channels_last)
         with torch.autocast("cuda", dtype=torch.float16) if self.cuda else nullcontext():
             out = self.net(x)
-        ab = denormalize_ab(out[..., :h, :w])
-        return ab if self.saturation == 1.0 else ab * self.saturation
+        if self.guidance is None:
+            return denormalize_ab(out[..., :h, :w]), None
+        out, features = out
+        fh, fw = (math.ceil(n * f / p) for n, f, p in zip((h, w), features.shape[-2:], x.shape[-2:]))
+        return denormalize_ab(out[..., :h, :w]), features[..., :fh, :fw].float()
 
     # -- the file API ---------------------------------------------------------------------
 
@@ -181,6 +207,9 @@ class Colorizer:
         check_frame_size(info.video, options)
         check_container(target, options)
         start = time.perf_counter()
+        render_hw = render_shape(info.video.height, info.video.width, self.render_size)
+        carried = {} if self.guidance is None else self.guidance.tracks(source, info.video, options.pix_fmt,
+                                                                        render_hw, self.device)
         batch_size = self.batch_size or self._auto_batch_size(info.video)
         seg_frames = segment_frames(info.video, segment_seconds or self.segment_seconds)
         timings = {"decode": 0.0, "compute": 0.0, "finish": 0.0, "encode": 0.0, "join": 0.0}
@@ -191,7 +220,7 @@ class Colorizer:
             try:
                 if not work.complete:
                     self._encode_segments(source, info.video, options, batch_size, seg_frames, work, timings,
-                                          progress, stop)
+                                          progress, stop, carried)
                 joined = time.perf_counter()
                 warnings = join_segments(work, source, info.video)
                 timings["join"] = time.perf_counter() - joined
@@ -227,7 +256,8 @@ class Colorizer:
 
     def _encode_segments(self, source: Path, video: VideoInfo, options: OutputOptions, batch_size: int,
                          seg_frames: int, work: WorkFolder, timings: dict[str, float],
-                         progress: ProgressCallback | None, stop: threading.Event | None = None) -> None:
+                         progress: ProgressCallback | None, stop: threading.Event | None = None,
+                         carried: dict[int, Carried] | None = None) -> None:
         """Encode the segments that are not finished yet, each with a fresh encoder and smoother,
         from the frames `resume.SegmentPlan` gives it; only the frames it keeps are encoded."""
         warm_pts = work.segments[-1]["warmup_pts"] if work.segments else []
@@ -246,7 +276,8 @@ class Colorizer:
                         writer.start()
                         batches = _chunks(segment.frames, batch_size)
                         compute, finish = self._stream(batches, self._segment_output(writer, segment.start, video,
-                                                                                     progress), video, stop)
+                                                                                     progress), video, stop,
+                                                     carried)
                         timings["compute"] += compute
                         timings["finish"] += finish
                         writer.finish()
@@ -283,7 +314,8 @@ class Colorizer:
 
     @torch.inference_mode()
     def _stream(self, batches: Iterable[list[Frame]], emit: Callable[[list[Frame]], None], video: VideoInfo,
-                stop: threading.Event | None = None) -> tuple[float, float]:
+                stop: threading.Event | None = None, carried: dict[int, Carried] | None = None
+                ) -> tuple[float, float]:
         """The compute stages; returns the busy seconds of the model stage and of the finishing stage.
 
         This thread computes L* and runs the model; a second thread (`finish.Finisher`) detects cuts,
@@ -294,7 +326,7 @@ class Colorizer:
         spec = video.color.yuv_spec
         render_hw = render_shape(video.height, video.width, self.render_size)
         smoother = make_smoother(self.smoothing, self.strength, self.window)
-        finisher = Finisher(smoother, spec, self.guided, download, emit)
+        finisher = Finisher(smoother, spec, self.guided, download, emit, carried)
         stage = StageThread(finisher.process, name="vidcolor-finish", setup=torch.inference_mode,
                             background=not self.cuda)
         busy = 0.0

@@ -41,6 +41,16 @@ model_options = _options(
     click.option("--saturation", metavar="S", type=float, default=c.DEFAULT_SATURATION, show_default=True,
                  help=f"Scale the predicted colour (chroma, Lab a*b*) by S, from {c.SATURATION_RANGE[0]:g} to "
                       f"{c.SATURATION_RANGE[1]:g}: 0 gray, 1 as predicted, 2 twice as vivid (clipped to the RGB gamut)."),
+    click.option("--reference", "references", metavar="IMAGE", multiple=True, default=(), type=click.Path(path_type=Path),
+                 help="A colour image (any size) whose colours are used wherever the video shows matching content "
+                      "(repeatable; in a batch, for every input)."),
+    click.option("--keyframe", "keyframes", metavar="WHEN=IMAGE", multiple=True, default=(),
+                 help="The frame at WHEN (frame number from 0, or time from the first frame: 00:01:23.480) "
+                      "coloured by hand: exact there, carried forward and backward through its shot (never across "
+                      "a cut), and a reference for the rest (repeatable; in a batch, for every input)."),
+    click.option("--reference-strength", type=click.FloatRange(*c.REFERENCE_STRENGTH_RANGE),
+                 default=c.REFERENCE_STRENGTH, show_default=True,
+                 help="How strongly matched reference colours override the model's (0: not at all)."),
 )
 encoder_options = _options(
     click.option("--codec", default=c.CODEC, show_default=True, help="FFmpeg video encoder."),
@@ -52,7 +62,9 @@ encoder_options = _options(
 
 
 def colorizer_args(model: Path | None, device: str, render_size: int, batch_size: int | None, smoothing: str,
-                   strength: float | None, window: int | None, guided: bool, saturation: float) -> dict[str, Any]:
+                   strength: float | None, window: int | None, guided: bool, saturation: float,
+                   references: tuple[Path, ...] = (), keyframes: tuple[str, ...] = (),
+                   reference_strength: float = c.REFERENCE_STRENGTH) -> dict[str, Any]:
     """`Colorizer` keyword arguments from `model_options`, checking what click's bounds cannot.
 
     Saturation is checked here by `Colorizer`'s own check (one error line, also for --cuts-only and
@@ -62,4 +74,5 @@ def colorizer_args(model: Path | None, device: str, render_size: int, batch_size
         raise click.BadParameter(f"must be odd, got {window}", param_hint="--window")
     return dict(model=model, device=device, render_size=render_size, batch_size=batch_size,
                 smoothing=smoothing, strength=strength, window=window, guided=guided,
-                saturation=c.check_saturation(saturation))
+                saturation=c.check_saturation(saturation), references=[str(p) for p in references],
+                keyframes=list(keyframes), reference_strength=reference_strength)

@@ -24,17 +24,31 @@ def build_generator(arch: str, config: dict[str, Any] | None = None) -> nn.Modul
     return GENERATORS[arch](**(config or {}))
 
 
-def for_inference(net: nn.Module) -> nn.Module:
+class WithFeatures(nn.Module):
+    """`net.forward_features` as `forward`, so that torch.fx fuses that path: (ab, matching features)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.net.forward_features(x)
+
+
+def for_inference(net: nn.Module, features: bool = False) -> nn.Module:
     """An eval-mode generator with each BatchNorm folded into the conv before it, in channels_last.
 
     Folding removes a full pass over every activation map per BatchNorm (56 in the EfficientNet
     U-Net); channels_last lets oneDNN and cuDNN pick their fast kernels. Together about 1.3-1.5x
     on one CPU thread, outputs equal to 1e-6. Uses torch.fx's own fusion pass; a network that
     fx cannot trace is returned unfused. Keeps the `size_multiple` the pipeline pads to.
+    `features`: the returned net gives (ab, features) (`forward_features`), at no extra cost.
     """
     from torch.fx.experimental.optimization import fuse
 
     multiple = net.size_multiple
+    if features:
+        net = WithFeatures(net)
     try:
         net = fuse(net.eval())
     except Exception:  # noqa: BLE001 - tracing limits vary by torch version; unfused is still correct

@@ -20,6 +20,7 @@ LITE0_STAGES = [(1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 
 # Encoder features kept for skips: after these block indices (strides 2, 4, 8, 16, 32).
 SKIP_BLOCKS = (0, 2, 4, 10, 15)
 SKIP_CHANNELS = (16, 24, 40, 112, 320)
+FEATURE_LEVEL = 3  # forward_features: the stride-16 skip (112 channels), semantic yet still spatial
 BN_EPS, BN_MOMENTUM = 1e-3, 0.01
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -158,6 +159,16 @@ class EffNetUnet(nn.Module):
 
     def forward_train(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(ab/110 at the input's size, bin logits at 1/4 size or None for the regression head)."""
+        return self._forward(x)[:2]
+
+    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(`forward(x)`, the encoder's stride-16 features): what reference colours are matched on
+        (`vidcolor.exemplar`), taken from the pass that predicts ab anyway. The encoder sees L only,
+        so a reference's gray version and a frame are compared on the same terms."""
+        ab, _, feats = self._forward(x)
+        return ab, feats[FEATURE_LEVEL]
+
+    def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, list[torch.Tensor]]:
         feats = self.encoder(x)
         y = feats[-1]
         if self.context is not None:
@@ -169,7 +180,7 @@ class EffNetUnet(nn.Module):
             ab = annealed_mean(logits, self.bin_centers, self.temperature) / AB_SCALE
         else:
             logits, ab = None, torch.tanh(self.head(y))
-        return F.interpolate(ab, size=x.shape[-2:], mode="bilinear", align_corners=False), logits
+        return F.interpolate(ab, size=x.shape[-2:], mode="bilinear", align_corners=False), logits, feats
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_train(x)[0]

@@ -11,6 +11,8 @@ from torch import nn
 
 from .norm import get_norm_layer, uses_bias
 
+FEATURE_DEPTH = 3  # forward_features: the activation after the third down-convolution (stride 8)
+
 
 class UnetSkipConnectionBlock(nn.Module):
     """One level: down-conv, the inner levels, up-conv, and the skip concatenation."""
@@ -40,11 +42,25 @@ class UnetSkipConnectionBlock(nn.Module):
             if use_dropout:
                 model.append(nn.Dropout(0.5))
         self.model = nn.Sequential(*model)
+        self._inner = None if innermost else model.index(submodule)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.outermost:
             return self.model(x)
         return torch.cat([x, self.model(x)], 1)
+
+    def forward_features(self, x: torch.Tensor, depth: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """`forward(x)` and the down path's activation `depth` levels below this block's input
+        (the innermost one if the net is shallower)."""
+        if self._inner is None:
+            down = self.model[:2](x)
+            y, feature = self.model[2:](down), down
+        else:
+            down = self.model[:self._inner](x)
+            inner = self.model[self._inner]
+            y, feature = inner.forward_features(down, depth - 1) if depth > 1 else (inner(down), down)
+            y = self.model[self._inner + 1:](y)
+        return (y if self.outermost else torch.cat([x, y], 1)), feature
 
 
 class UnetGenerator(nn.Module):
@@ -65,3 +81,8 @@ class UnetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(`forward(x)`, the stride-8 activation of the down path): the features reference colours are
+        matched on (`vidcolor.exemplar`), from the pass that predicts ab anyway."""
+        return self.model.forward_features(x, FEATURE_DEPTH)

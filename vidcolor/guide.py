@@ -1,0 +1,81 @@
+"""The user's colours for one Colorizer: reference images and keyframes, checked at once, matched in the
+model stage (`exemplar`) and carried through shots in the finishing stage (`keyframes`)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .controls import REFERENCE_STRENGTH, REFERENCE_STRENGTH_RANGE
+from .device import upload_luma
+from .errors import OptionError
+from .exemplar import Predict, ReferenceBank
+from .keyframes import Carried, keyframe_tracks
+from .media import VideoInfo, VideoReader
+from .references import ColourImage, Keyframe, load_keyframes, read_colour_image
+
+
+def check_strength(value: float) -> float:
+    lo, hi = REFERENCE_STRENGTH_RANGE
+    if not lo <= value <= hi:  # False for NaN as well
+        raise OptionError(f"reference strength must be from {lo:g} to {hi:g}, got {value}")
+    return float(value)
+
+
+class Guidance:
+    """References and keyframes, read and checked when built (before any work); a keyframe is also a
+    reference for the rest of the film. `strength`: how far matched reference colour overrides the
+    model's (keyframes are exact at their frame whatever it is)."""
+
+    def __init__(self, references: Sequence[ColourImage], keyframes: Sequence[Keyframe],
+                 strength: float = REFERENCE_STRENGTH):
+        self.references = list(references)
+        self.keyframes = list(keyframes)
+        self.strength = check_strength(strength)
+        self.bank: ReferenceBank | None = None
+
+    @classmethod
+    def load(cls, references: Sequence[str | Path], keyframes: Sequence[str],
+             strength: float = REFERENCE_STRENGTH) -> Guidance | None:
+        """None when there is nothing to guide by: the automatic path stays exactly as it was."""
+        check_strength(strength)
+        if not references and not keyframes:
+            return None
+        return cls([read_colour_image(Path(p), "reference") for p in references], load_keyframes(list(keyframes)),
+                   strength)
+
+    def identity(self) -> dict[str, Any]:
+        """For the resume identity: the images' contents (not their names), the positions, the strength."""
+        return {"references": [r.digest for r in self.references],
+                "keyframes": [[k.when.text, k.image.digest] for k in self.keyframes], "strength": self.strength}
+
+    def prepare(self, predict: Predict, render_size: int, device: torch.device) -> None:
+        """Compute the references' features once, with the model that will colour the frames."""
+        images = [r.rgb for r in self.references] + [k.image.rgb for k in self.keyframes]
+        self.bank = ReferenceBank.from_images(images, predict, render_size, device)
+
+    def blend(self, ab: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        return self.bank.blend(ab, features, self.strength)
+
+    def tracks(self, source: Path, video: VideoInfo, pix_fmt: str, render_hw: tuple[int, int],
+               device: torch.device) -> dict[int, Carried]:
+        """The keyframes' colours carried through their shots (`keyframes.keyframe_tracks`), by pts."""
+        if not self.keyframes:
+            return {}
+
+        def frames(start_pts: int | None) -> Iterator[tuple[int, torch.Tensor]]:
+            reader = VideoReader(source, video, pix_fmt, batch_size=8, start_pts=start_pts)
+            with contextlib.closing(reader):
+                reader.start()
+                for batch in reader:
+                    for f in batch:
+                        yield f.pts, upload_luma([f.planes[0]], device)
+
+        with contextlib.closing(frames(None)) as stream:
+            first_pts = next(stream)[0]
+        end_pts = first_pts + round(video.duration / video.time_base) if video.duration else None
+        return keyframe_tracks(frames, self.keyframes, video, render_hw, first_pts, end_pts)

@@ -1,0 +1,162 @@
+"""Hand-coloured keyframes carried through their shot, forward and backward, along the optical flow.
+
+At its own frame a keyframe's chroma replaces the prediction, so with the source's own luma that frame is
+the keyframe (exact up to chroma subsampling). From there its chroma is warped frame to frame
+(DIS flow on the gray frames, as the `flow` smoother does) in both directions up to the shot's cuts, with
+a weight that halves every `KEYFRAME_HALF_LIFE_SECONDS` and drops where the forward-backward check fails;
+`Finisher` blends the frame's chroma towards it by that weight (in Y'CbCr, after Cb/Cr are built from
+the model's L*a*b*), so far from the keyframe or where the flow
+is unreliable the colour fades to the reference match (the keyframe is a reference too) and the model's.
+
+Carrying colour backward needs the frames before the keyframe, which the stream has passed by then, so
+`keyframe_tracks` reads each keyframe's neighbourhood first, in a bounded pass of its own: at most
+`KEYFRAME_REACH_SECONDS` each way, stored at the flow's coarse grid. Memory grows with the number of
+keyframes and the reach, never with the film's length; in a shot longer than twice the reach, the frames
+beyond it get the keyframe's colours through the reference match only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+import torch
+
+from .color import luma_lightness
+from .controls import FLOW_MISMATCH_KEEP, KEYFRAME_HALF_LIFE_SECONDS, KEYFRAME_REACH_SECONDS
+from .errors import InputError
+from .flow import non_occluded_mask, optical_flow, warp
+from .geometry import resize
+from .media import VideoInfo
+from .references import Keyframe
+from .temporal import CutDetector, FlowSmoother
+from .yuv import rgb_to_yuv
+
+FLOW_PRESET = FlowSmoother.PRESET
+
+
+@dataclass
+class Carried:
+    """A keyframe's colour at one frame: Cb/Cr (2,h,w, code values / 255) and weight (1,h,w) on the flow
+    grid, or, at the keyframe itself, its Cb/Cr at the frame's full size (`exact`)."""
+
+    chroma: torch.Tensor
+    weight: torch.Tensor
+    exact: bool = False
+
+    def apply(self, chroma: torch.Tensor) -> torch.Tensor:
+        """(2,H',W') chroma planes of the frame -> blended towards the carried colour (replaced if exact)."""
+        size = tuple(chroma.shape[-2:])
+        carried = resize(self.chroma[None].float(), size)[0].to(chroma.device)
+        if self.exact:
+            return carried
+        weight = resize(self.weight[None].float(), size)[0].to(chroma.device)
+        return torch.lerp(chroma.float(), carried, weight)
+
+
+def flow_gray(L: torch.Tensor) -> np.ndarray:
+    """The gray frame the flow is computed on: the `flow` smoother's (L* at half the render size)."""
+    return FlowSmoother()._flow_gray(L)
+
+
+def carry_step(gray_to: np.ndarray, gray_from: np.ndarray, colour: torch.Tensor, weight: torch.Tensor,
+               decay: float, mismatch_keep: float = FLOW_MISMATCH_KEEP) -> tuple[torch.Tensor, torch.Tensor]:
+    """One frame's step: colour and weight of frame `from` warped onto frame `to` (either direction)."""
+    to_from = optical_flow(gray_to, gray_from, max_side=None, preset=FLOW_PRESET)
+    from_to = optical_flow(gray_from, gray_to, max_side=None, preset=FLOW_PRESET)
+    trusted = non_occluded_mask(to_from, from_to)[None].float()
+    colour = warp(colour, to_from)
+    weight = warp(weight, to_from) * (trusted + (1.0 - trusted) * mismatch_keep) * decay
+    return colour, weight
+
+
+def propagate(grays: Sequence[np.ndarray], cuts: Sequence[bool], key: int, key_colour: torch.Tensor,
+              decay: float) -> list[tuple[torch.Tensor, torch.Tensor] | None]:
+    """Carry `key_colour` (C,h,w on the grays' grid) from frame `key` through its shot, both ways.
+
+    `cuts[i]`: frame i starts a shot. Returns per frame (colour, weight), None outside the key's shot;
+    the key's own weight is 1 and each step multiplies it by `decay` (and less where the flow is unsure).
+    """
+    out: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * len(grays)
+    weight = torch.ones(1, *key_colour.shape[-2:])
+    out[key] = (key_colour.float(), weight)
+    step = lambda to, frm: carry_step(grays[to], grays[frm], *out[frm], decay)  # noqa: E731
+    for t in range(key + 1, len(grays)):
+        if cuts[t]:
+            break
+        out[t] = step(t, t - 1)
+    for t in range(key - 1, -1, -1):
+        if cuts[t + 1]:
+            break
+        out[t] = step(t, t + 1)
+    return out
+
+
+def keyframe_chroma(keyframe: Keyframe, video: VideoInfo) -> torch.Tensor:
+    """The keyframe image's Cb/Cr (2,H,W) at the video's size, in its matrix and range; the image's aspect
+    must be the video's stored or displayed one."""
+    width, height, sar = video.width, video.height, video.sample_aspect_ratio
+    stored = width / height
+    shown = stored * float(sar) if sar else stored
+    if min(abs(keyframe.image.aspect / a - 1) for a in (stored, shown)) > 0.01:
+        raise InputError(f"keyframe {keyframe.when.text} image is {keyframe.image.rgb.shape[1]}x"
+                         f"{keyframe.image.rgb.shape[0]}, not the video's aspect ratio ({width}x{height}): "
+                         f"{keyframe.image.path}")
+    rgb = torch.from_numpy(keyframe.image.rgb).permute(2, 0, 1)[None].float() / 255.0
+    return rgb_to_yuv(resize(rgb, (height, width)), video.color.yuv_spec)[0, 1:]
+
+
+FrameSource = Callable[[int], Iterable[tuple[int, torch.Tensor]]]
+
+
+def keyframe_tracks(frames: FrameSource, keyframes: Sequence[Keyframe], video: VideoInfo,
+                    render_hw: tuple[int, int], first_pts: int, end_pts: int | None) -> dict[int, Carried]:
+    """pts -> the keyframes' carried colour, for every frame within reach of a keyframe in its shot.
+
+    `frames(start_pts)` iterates (pts, Y plane (1,1,H,W) as code values / 255) from the keyframe at or
+    before `start_pts`; `end_pts` is the last frame's (about), None if unknown. Where two keyframes
+    reach one frame, the nearer one wins.
+    """
+    tb = video.time_base
+    fps = video.fps
+    step_seconds = 1 / float(fps) if fps else 1 / 25
+    decay = 0.5 ** (step_seconds / KEYFRAME_HALF_LIFE_SECONDS)
+    reach = round(KEYFRAME_REACH_SECONDS / tb)
+    tracks: dict[int, tuple[int, Carried]] = {}
+    key_chromas = [keyframe_chroma(k, video) for k in keyframes]
+    targets = [first_pts + round(k.when.time(fps) / tb) for k in keyframes]
+    for keyframe, target in zip(keyframes, targets):  # all checked before any frame is read
+        if end_pts is not None and target > end_pts:
+            raise InputError(f"keyframe {keyframe.when.text} is past the end of the video "
+                             f"({float((end_pts - first_pts) * tb):.3f} s)")
+    for keyframe, key_chroma, target in zip(keyframes, key_chromas, targets):
+        pts_list, grays = [], []
+        detector = CutDetector()
+        cuts: list[bool] = []
+        for pts, y in frames(max(first_pts, target - reach)):
+            if pts < target - reach:
+                continue
+            if pts > target + reach:
+                break
+            L = luma_lightness(y, render_hw, video.color.yuv_spec)
+            cuts.extend(detector.update(L).tolist())
+            pts_list.append(pts)
+            grays.append(flow_gray(L[0]))
+        if not pts_list or target > pts_list[-1] + round(step_seconds / tb):
+            raise InputError(f"keyframe {keyframe.when.text} is past the end of the video")
+        key = min(range(len(pts_list)), key=lambda i: abs(pts_list[i] - target))
+        cuts[0] = False
+        grid = grays[key].shape
+        carried = propagate(grays, cuts, key, resize(key_chroma[None], grid)[0], decay)
+        for i, (pts, c) in enumerate(zip(pts_list, carried)):
+            if c is None:
+                continue
+            distance = abs(i - key)
+            entry = Carried(key_chroma.half(), torch.ones(1, 1, 1), exact=True) if i == key else \
+                Carried(c[0].half(), c[1].half())
+            if pts not in tracks or tracks[pts][0] > distance:
+                tracks[pts] = (distance, entry)
+    return {pts: entry for pts, (_, entry) in tracks.items()}
+
