@@ -10,7 +10,8 @@ is unreliable the colour fades to the reference match (the keyframe is a referen
 
 Carrying colour backward needs the frames before the keyframe, which the stream has passed by then, so
 `keyframe_tracks` reads each keyframe's neighbourhood first, in a bounded pass of its own: at most
-`KEYFRAME_REACH_SECONDS` each way, stored at the flow's coarse grid. Memory grows with the number of
+`KEYFRAME_REACH_SECONDS` each way, stored as 8-bit chroma at render size (about 0.24 MB a frame at
+render size 256 in 16:9, so some 150 MB per keyframe at 30 fps). Memory grows with the number of
 keyframes and the reach, never with the film's length; in a shot longer than twice the reach, the frames
 beyond it get the keyframe's colours through the reference match only.
 """
@@ -23,6 +24,7 @@ from fractions import Fraction
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .color import luma_lightness
 from .controls import FLOW_MISMATCH_KEEP, KEYFRAME_HALF_LIFE_SECONDS, KEYFRAME_REACH_SECONDS
@@ -31,16 +33,17 @@ from .flow import non_occluded_mask, optical_flow, warp
 from .geometry import resize
 from .media import VideoInfo
 from .references import Keyframe
-from .temporal import CutDetector, FlowSmoother
+from .temporal import CutDetector, l_to_gray_u8
 from .yuv import rgb_to_yuv
 
-FLOW_PRESET = FlowSmoother.PRESET
+FLOW_PRESET = "medium"  # DIS preset: the pre-pass is short, so the finer flow is affordable
+WEIGHT_STRIDE = 4  # the weight map is stored at 1/4 of the render size (it is smooth)
 
 
 @dataclass
 class Carried:
-    """A keyframe's colour at one frame: Cb/Cr (2,h,w, code values / 255) and weight (1,h,w) on the flow
-    grid, or, at the keyframe itself, its Cb/Cr at the frame's full size (`exact`)."""
+    """A keyframe's colour at one frame: Cb/Cr (2,h,w) as 8-bit code values at render size and its weight
+    (1,h',w') in [0,1], or, at the keyframe itself, its Cb/Cr at the frame's full size (`exact`)."""
 
     chroma: torch.Tensor
     weight: torch.Tensor
@@ -49,7 +52,7 @@ class Carried:
     def apply(self, chroma: torch.Tensor) -> torch.Tensor:
         """(2,H',W') chroma planes of the frame -> blended towards the carried colour (replaced if exact)."""
         size = tuple(chroma.shape[-2:])
-        carried = resize(self.chroma[None].float(), size)[0].to(chroma.device)
+        carried = resize(self.chroma[None].float() / 255.0, size)[0].to(chroma.device)
         if self.exact:
             return carried
         weight = resize(self.weight[None].float(), size)[0].to(chroma.device)
@@ -57,8 +60,8 @@ class Carried:
 
 
 def flow_gray(L: torch.Tensor) -> np.ndarray:
-    """The gray frame the flow is computed on: the `flow` smoother's (L* at half the render size)."""
-    return FlowSmoother()._flow_gray(L)
+    """The gray frame the flow is computed on: L* at render size as uint8."""
+    return l_to_gray_u8(L)
 
 
 def carry_step(gray_to: np.ndarray, gray_from: np.ndarray, colour: torch.Tensor, weight: torch.Tensor,
@@ -154,9 +157,13 @@ def keyframe_tracks(frames: FrameSource, keyframes: Sequence[Keyframe], video: V
             if c is None:
                 continue
             distance = abs(i - key)
-            entry = Carried(key_chroma.half(), torch.ones(1, 1, 1), exact=True) if i == key else \
-                Carried(c[0].half(), c[1].half())
+            entry = Carried(_code_values(key_chroma), torch.ones(1, 1, 1), exact=True) if i == key else \
+                Carried(_code_values(c[0]), F.avg_pool2d(c[1][None], WEIGHT_STRIDE, ceil_mode=True)[0].half())
             if pts not in tracks or tracks[pts][0] > distance:
                 tracks[pts] = (distance, entry)
     return {pts: entry for pts, (_, entry) in tracks.items()}
 
+
+def _code_values(chroma: torch.Tensor) -> torch.Tensor:
+    """Chroma (code values / 255) as the uint8 planes it will become: a quarter of the memory of float."""
+    return (chroma * 255.0).round().clamp(0, 255).to(torch.uint8)

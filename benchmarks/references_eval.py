@@ -1,0 +1,128 @@
+"""Reference colours and keyframes, scored under the exemplar-video papers' protocol: the first frame's
+true colours are the reference.
+
+For each colour clip: its gray version is coloured (1) automatically, (2) with `--reference first.png`,
+(3) with `--keyframe 0=first.png`, each through `Colorizer.run` (the `vidcolor run` path); beside them
+the gray baseline and plain flow propagation (the first frame's ab warped frame to frame along DIS flow
+on the gray frames, no model, no fading, joined with each frame's L*). Scores on the whole clip and on
+the keyframe's own shot (up to the first cut `vidcolor run` finds): PSNR, colourfulness, CDC and warp
+error on RGB and on chroma (`vidcolor.scoring.score_video`).
+
+    python benchmarks/references_eval.py ../shared/data/eval/*.mp4 --json refs.json --picture refs.png
+
+Use the pack's validation videos for choices; `eval/` only to report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from vidcolor.color import luma_lightness, rgb_luma  # noqa: E402
+from vidcolor.evaluate import decode_rgb, find_cuts, write_gray  # noqa: E402
+from vidcolor.finish import chroma_from_lab  # noqa: E402
+from vidcolor.flow import optical_flow, warp  # noqa: E402
+from vidcolor.color import rgb_to_lab  # noqa: E402
+from vidcolor.media import OutputOptions, probe  # noqa: E402
+from vidcolor.pipeline import Colorizer  # noqa: E402
+from vidcolor.scoring import score_video  # noqa: E402
+from vidcolor.yuv import yuv_to_rgb  # noqa: E402
+
+MODES = ("gray", "automatic", "reference", "keyframe", "plain propagation")
+FIELDS = ("psnr", "colorfulness", "colorfulness_ref", "cdc", "cdc_chroma", "warp_error", "warp_error_chroma")
+
+
+def frames_of(path: Path) -> torch.Tensor:
+    return torch.cat(list(decode_rgb(path)))
+
+
+def plain_propagation(truth: torch.Tensor, spec) -> torch.Tensor:
+    """The floor: frame 0's ab carried by DIS flow on the gray frames, nothing else."""
+    rgb = truth.float() / 255.0
+    y = rgb_luma(rgb, spec)
+    L = luma_lightness(y, tuple(y.shape[-2:]), spec)
+    gray = (y[:, 0] * 255).round().clamp(0, 255).to(torch.uint8).numpy()
+    ab = rgb_to_lab(rgb[:1])[:, 1:]
+    out = []
+    for t in range(len(truth)):
+        if t:
+            ab = warp(ab, optical_flow(gray[t], gray[t - 1], max_side=None, preset="medium"))
+        chroma = chroma_from_lab(L[t:t + 1], ab, spec)
+        out.append(yuv_to_rgb(torch.cat([y[t:t + 1], chroma], 1), spec))
+    return (torch.cat(out) * 255).round().clamp(0, 255).to(torch.uint8)
+
+
+def scores(pred: torch.Tensor, truth: torch.Tensor, shot: int) -> dict[str, dict[str, float]]:
+    out = {}
+    for name, end in (("clip", len(truth)), ("shot", shot)):
+        s = score_video([pred[:end]], [truth[:end]])
+        out[name] = {f: getattr(s, f) for f in FIELDS} | {"frames": end}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("clips", nargs="+", type=Path)
+    ap.add_argument("--model", type=Path)
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--picture", type=Path, help="gray | automatic | keyframe | truth of the first clip's mid-shot frame")
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    results: dict[str, dict] = {}
+    fast = OutputOptions(preset="veryfast", crf=12, overwrite=True)
+    for clip in a.clips:
+        with tempfile.TemporaryDirectory(prefix="vidcolor-refs-") as tmp:
+            tmp = Path(tmp)
+            truth = frames_of(clip)
+            cuts = find_cuts(clip)
+            shot = cuts[0][0] if cuts else len(truth)
+            first = tmp / "first.png"
+            cv2.imwrite(str(first), truth[0].permute(1, 2, 0).numpy()[..., ::-1])
+            gray = write_gray(clip, tmp / "gray.mp4")
+            preds = {"gray": frames_of(gray)}
+            seconds = {}
+            for mode, kw in (("automatic", {}), ("reference", {"references": [first]}),
+                             ("keyframe", {"keyframes": [f"0={first}"]})):
+                start = time.perf_counter()
+                Colorizer(a.model, device="cpu", cpu_threads=a.threads, **kw).run(gray, tmp / f"{mode}.mp4", fast)
+                seconds[mode] = time.perf_counter() - start
+                preds[mode] = frames_of(tmp / f"{mode}.mp4")
+            preds["plain propagation"] = plain_propagation(truth, probe(clip).video.color.yuv_spec)
+            results[clip.name] = {"frames": len(truth), "shot_frames": shot, "seconds": seconds,
+                                  "modes": {m: scores(preds[m], truth, shot) for m in MODES}}
+            print(clip.name, {m: round(results[clip.name]["modes"][m]["shot"]["psnr"], 2) for m in MODES},
+                  flush=True)
+            if a.picture and clip == a.clips[0]:
+                t = shot // 2
+                row = [preds[m][t] for m in ("gray", "automatic", "keyframe")] + [truth[t]]
+                cv2.imwrite(str(a.picture), torch.cat(row, dim=2).permute(1, 2, 0).numpy()[..., ::-1])
+    mean = {m: {part: {f: float(np.mean([r["modes"][m][part][f] for r in results.values()])) for f in FIELDS}
+                for part in ("clip", "shot")} for m in MODES}
+    print(f"\nmean over {len(results)} clips (PSNR dB on RGB; shot = up to the first cut)")
+    print(f"{'mode':<18} {'shot PSNR':>9} {'clip PSNR':>9} {'CF':>6} {'CF ref':>6} {'CDC':>7} {'CDC chr':>7} "
+          f"{'warp':>8} {'warp chr':>8}")
+    for m in MODES:
+        s, c = mean[m]["shot"], mean[m]["clip"]
+        print(f"{m:<18} {s['psnr']:9.2f} {c['psnr']:9.2f} {c['colorfulness']:6.1f} {c['colorfulness_ref']:6.1f} "
+              f"{c['cdc']:7.4f} {c['cdc_chroma']:7.4f} {c['warp_error']:8.5f} {c['warp_error_chroma']:8.6f}")
+    if a.json:
+        clean = lambda v: None if isinstance(v, float) and not math.isfinite(v) else v  # noqa: E731
+        doc = {"machine": platform.processor() or platform.machine(), "torch": torch.__version__,
+               "clips": results, "mean": mean}
+        a.json.write_text(json.dumps(doc, indent=2, default=clean))
+
+
+if __name__ == "__main__":
+    main()
