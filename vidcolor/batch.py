@@ -175,11 +175,16 @@ class Outcome:
     result: Any = None  # pipeline.RunResult when done
 
     def as_dict(self) -> dict[str, Any]:
+        """The report's row: with `kept` / `not_kept` (each stream, tag set, chapters, attachment, timecode,
+        and why not) and `input_damage` (what is known to be missing from the input) when the file was done."""
         r = self.result
+        plan = r.plan.as_dict() if r is not None and r.plan is not None else {"kept": None, "not_kept": None}
         return {
             "input": str(self.job.input), "output": str(self.job.output), "status": self.status,
             "message": self.message,
-            "frames": r.frames_out if r else None, "frames_lost": r.frames_lost if r else None,
+            "frames": r.frames_out if r else None, "frames_expected": r.frames_expected if r else None,
+            "frames_lost": r.frames_lost if r else None, "frames_extra": r.frames_extra if r else None,
+            "input_damage": list(r.losses) if r else None, **plan,
             "seconds": round(r.seconds, 3) if r else None, "fps": round(r.fps, 2) if r else None,
         }
 
@@ -190,6 +195,8 @@ def report_dict(outcomes: Sequence[Outcome]) -> dict[str, Any]:
     frames = sum(f["frames"] or 0 for f in files)
     totals = {status: sum(o.status == status for o in outcomes) for status in ("done", "skipped", "failed")}
     totals.update(files=len(files), frames=frames, frames_lost=sum(f["frames_lost"] or 0 for f in files),
+                  damaged=sum(bool(f["frames_lost"] or f["input_damage"]) for f in files),
+                  with_losses=sum(bool(f["not_kept"]) for f in files),
                   seconds=round(seconds, 3), fps=round(frames / seconds, 2) if seconds > 0 else 0.0)
     return {"files": files, "totals": totals}
 

@@ -57,7 +57,9 @@ def join_segments(work: WorkFolder, source: Path, video: VideoInfo, plan: Output
             out = av.open(str(temp), "w")
             try:
                 vstream = out.add_stream_from_template(first.streams.video[0])
-                vstream.time_base = video.time_base
+                # AVI counts frames: its time base is the frame rate's (else FFmpeg guesses one and the video
+                # starts late against the audio).
+                vstream.time_base = 1 / video.fps if plan.format == "avi" and video.fps else video.time_base
                 if video.fps:
                     vstream.codec_context.framerate = video.fps  # the mov muxer's timecode track needs it
                 tag_video_stream(vstream, video)
@@ -74,7 +76,7 @@ def join_segments(work: WorkFolder, source: Path, video: VideoInfo, plan: Output
                                                                                           s.codec))
                             for s in plan.of("transcode")}
                 outputs.update({i: t.stream for i, t in encoders.items()})
-                others = _source_packets(src, outputs, encoders)
+                others = _source_packets(src, outputs, encoders, no_negative=plan.format == "avi")
                 for packet in heapq.merge(_segment_packets(work.path, work.segments, video.time_base, vstream),
                                           others, key=_time_key):
                     out.mux(packet)
@@ -118,15 +120,22 @@ class Transcoder:
 
 
 def _source_packets(src: av.container.InputContainer, outputs: dict[int, av.stream.Stream],
-                    encoders: dict[int, Transcoder]) -> Iterator[av.Packet]:
+                    encoders: dict[int, Transcoder], no_negative: bool = False) -> Iterator[av.Packet]:
     """The source's kept packets, in file order, each given its output stream; transcoded streams' packets
-    come re-encoded."""
+    come re-encoded. `no_negative` (AVI, which cannot start a stream before 0): a stream that starts before
+    0 (AAC's priming) starts at 0 instead, or the muxer would delay every other stream, the video too."""
     if not outputs:
         return
+    shifts: dict[int, int] = {}
     for packet in src.demux(*(src.streams[i] for i in outputs)):
         if packet.dts is None:
             continue
         index = packet.stream.index
+        if no_negative:
+            shift = shifts.setdefault(index, max(0, -packet.dts))
+            packet.dts += shift
+            if packet.pts is not None:
+                packet.pts += shift
         if index in encoders:
             yield from encoders[index].packets(packet)
         else:

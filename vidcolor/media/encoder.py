@@ -23,7 +23,6 @@ _CONSTANT_QUALITY_BITRATE = ("libvpx-vp9", "libvpx", "libaom-av1")  # crf is a c
 _QSCALE_CODECS = ("mpeg1video", "mpeg2video", "mpeg4", "mjpeg", "msmpeg4", "msmpeg4v2", "h263", "h263p")
 _NO_B_FRAME_FORMATS = ("avi",)
 _FIXED_RATE_CODECS = ("mpeg1video", "mpeg2video")  # their time base must be a standard frame rate
-FF_QP2LAMBDA = 118
 TOP_FIRST, BOTTOM_FIRST = (2, 4), (3, 5)  # AVFieldOrder: TT, TB (top coded and shown first), BB, BT
 
 
@@ -45,6 +44,8 @@ def encoder_options(codec: str, crf: int, preset: str, fmt: str | None = None, f
         options["crf"] = str(crf)
         if codec in _CONSTANT_QUALITY_BITRATE:
             options["b"] = "0"
+    elif codec in _QSCALE_CODECS:  # a fixed quantiser: the rate control may use only that one
+        options["qmin"] = options["qmax"] = str(qscale_of_crf(crf))
     if "preset" in own and codec in ("libx264", "libx265"):
         options["preset"] = preset
     if fmt in _NO_B_FRAME_FORMATS:
@@ -68,8 +69,5 @@ def add_video_stream(container: av.container.OutputContainer, video: VideoInfo, 
     else:
         # The source's time base, so every source timestamp (also variable frame rate) is exact.
         stream.time_base = ctx.time_base = video.time_base
-    if codec in _QSCALE_CODECS:
-        ctx.qscale = True  # AV_CODEC_FLAG_QSCALE: a fixed quantiser, global_quality in lambda units
-        ctx.global_quality = qscale_of_crf(crf) * FF_QP2LAMBDA
     tag_video_stream(stream, video)
     return stream

@@ -116,8 +116,6 @@ def add_lossless_audio(out: av.container.OutputContainer, template: av.audio.Aud
     wide = [f for f in formats if f.bytes >= max(2, ctx.format.bytes)]
     if wide:
         stream.codec_context.format = wide[0]
-    if ctx.bits_per_raw_sample:
-        stream.codec_context.bits_per_raw_sample = ctx.bits_per_raw_sample  # e.g. 24-bit PCM stays 24-bit
     stream.metadata.update(stream_tags(template))
     return stream
 
@@ -183,7 +181,7 @@ def _plan_stream(plan: OutputPlan, stream: av.stream.Stream, fmt: str, video_tri
                                  f"({why})" + _tag_note(stream))
                 return
     plan.not_kept.append(f"{stream.type} #{stream.index} ({codec}): {fmt} cannot hold it ({reason.split(':')[0]})"
-                         + ("; a Matroska (.mkv) output keeps it" if fmt not in ATTACHMENT_FORMATS else ""))
+                         + ("; an .mkv output keeps it" if fmt not in ATTACHMENT_FORMATS else ""))
 
 
 def _tag_note(stream: av.stream.Stream) -> str:

@@ -194,6 +194,8 @@ def _stream_codec(stream: av.stream.Stream) -> str:
         return stream.codec_context.name
     if stream.metadata.get("handler_name") == "TimeCodeHandler" or "timecode" in stream.metadata:
         return "tmcd"
+    if stream.metadata.get("handler_name") == "SubtitleHandler" and stream.type == "data":
+        return "text (QuickTime chapters)"
     return stream.type
 
 
