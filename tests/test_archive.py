@@ -172,6 +172,11 @@ def test_truncated_transport_stream_is_reported(tmp_path, make_video, colorizer)
     result = colorizer.run(source, tmp_path / "out.mkv", FAST)
     assert 0 < result.frames_out < 48
     assert result.losses and "truncated" in result.losses[0]
+    report = tmp_path / "report.json"  # the report says so too, and counts the file as damaged
+    assert run_cli(source, "--report", report, model=colorizer.model_path).exit_code == 0
+    data = json.loads(report.read_text())
+    assert "truncated" in data["files"][0]["input_damage"][0] and "truncated" in data["files"][0]["message"]
+    assert data["totals"]["damaged"] == 1
 
 
 def test_input_still_growing_is_reported(tmp_path, make_video, colorizer):
