@@ -3,7 +3,6 @@ loss reports both ways, resolution changes, one lock before the target is touche
 before any work, and encoder/container rules. Every test writes its own files with PyAV."""
 
 import json
-import threading
 from fractions import Fraction
 from pathlib import Path
 
