@@ -34,15 +34,15 @@ def test_globs_folders_and_suffix(tmp_path, monkeypatch):
     jobs = collect_jobs([Path("arch/**/*.*")], output_dir=Path("out"), suffix="_bw")
     assert [(str(j.input), str(j.output)) for j in jobs] == [
         ("arch/a.mp4", "out/a_bw.mp4"),
-        ("arch/notes.txt", "out/notes_bw.mkv"),  # a glob is taken literally: the user asked for it
+        ("arch/notes.txt", "out/notes_txt_bw.mkv"),  # a glob is taken literally: the user asked for it
         ("arch/x/b.MOV", "out/x/b_bw.mov"),
-        ("arch/x/y/c.avi", "out/x/y/c_bw.mkv"),
+        ("arch/x/y/c.avi", "out/x/y/c_avi_bw.mkv"),
     ]
     folder = collect_jobs([Path("arch")], output_dir=Path("out"), suffix="_bw")  # by extension, no outputs/hidden
-    assert [str(j.output) for j in folder] == ["out/a_bw.mp4", "out/x/b_bw.mov", "out/x/y/c_bw.mkv"]
+    assert [str(j.output) for j in folder] == ["out/a_bw.mp4", "out/x/b_bw.mov", "out/x/y/c_avi_bw.mkv"]
     beside = collect_jobs([Path("arch"), Path("arch/a.mp4")])  # duplicates dropped; outputs beside inputs
     assert [str(j.output) for j in beside] == ["arch/a_color.mp4", "arch/a_bw_color.mp4", "arch/x/b_color.mov",
-                                               "arch/x/y/c_color.mkv"]
+                                               "arch/x/y/c_avi_color.mkv"]
     missing = collect_jobs([Path("nothing/*.mp4")])  # an unmatched glob stays, to be reported as failed
     assert [str(j.input) for j in missing] == ["nothing/*.mp4"]
 
@@ -100,6 +100,37 @@ def test_batch_report_and_exit_code(tmp_path, make_video, model):
     again = run(films / "a.mp4", films / "reel 2", "--output-dir", tmp_path / "out", "--report", report, model=model)
     assert again.exit_code == 0
     assert {f["status"] for f in json.loads(report.read_text())["files"]} == {"skipped"}
+
+
+def test_same_names_in_other_containers_get_their_own_outputs(tmp_path, make_video, read_video, model):
+    """tape.avi, tape.ts and tape.MPG used to share tape_color.mkv: two were skipped, or with --overwrite all
+    said done and only the last survived. Each now has its own output, and a real collision is refused."""
+    films = tmp_path / "films"
+    frames = {"tape.avi": 3, "tape.ts": 4, "tape.MPG": 5}
+    make_video(films / "tape.avi", width=64, height=48, frames=3, codec="mjpeg", pix_fmt="yuvj420p")
+    make_video(films / "tape.ts", width=64, height=48, frames=4)
+    make_video(films / "tape.MPG", width=64, height=48, frames=5, codec="mpeg2video", fps=25)
+    make_video(tmp_path / "a" / "x.mp4", width=64, height=48, frames=2)
+    make_video(tmp_path / "b" / "x.mp4", width=64, height=48, frames=3)
+    report = tmp_path / "report.json"
+    result = run(films, "--overwrite", "--report", report, model=model)
+    assert result.exit_code == 0, result.output
+    rows = {Path(f["input"]).name: f for f in json.loads(report.read_text())["files"]}
+    assert {n: r["status"] for n, r in rows.items()} == dict.fromkeys(frames, "done")
+    outputs = {r["output"] for r in rows.values()}
+    assert len(outputs) == 3
+    for name, row in rows.items():  # each output holds its own input's frames: none was overwritten
+        assert len(read_video(row["output"]).pts) == frames[name] == row["frames"]
+
+    # Two inputs that still map to one output (flattened into --output-dir): refused before any work, by name.
+    out = tmp_path / "out"
+    clash = run(tmp_path / "a" / "x.mp4", tmp_path / "b" / "x.mp4", "--output-dir", out, "--overwrite",
+                "--report", report, model=model)
+    assert clash.exit_code == 1
+    first, second = json.loads(report.read_text())["files"]
+    assert first["status"] == "done" and second["status"] == "failed"
+    assert str(tmp_path / "a" / "x.mp4") in second["message"] and str(tmp_path / "b" / "x.mp4") in second["message"]
+    assert len(read_video(out / "x_color.mp4").pts) == 2  # the first input's, not overwritten by the second
 
 
 def test_shard_option(tmp_path, make_video, model):

@@ -154,7 +154,11 @@ def test_reader_counts_corrupt_packets(tmp_path, make_video):
 def test_output_names(tmp_path):
     assert output_name(tmp_path / "film.mp4") == "film_color.mp4"
     assert output_name(tmp_path / "film.MOV") == "film_color.mov"
-    assert output_name(tmp_path / "film.avi") == "film_color.mkv"  # AVI cannot hold what we write
+    # Other containers become Matroska, keeping the source's extension in the name (no two inputs share one)
+    assert output_name(tmp_path / "film.avi") == "film_avi_color.mkv"
+    assert output_name(tmp_path / "film.MPG") == "film_MPG_color.mkv"
+    assert output_name(tmp_path / "film.webm") == "film_webm_color.mkv"
+    assert output_name(tmp_path / "film.webm", codec="libvpx-vp9") == "film_color.webm"
     temp = temp_target(tmp_path / "film_color.mp4").temp
     assert temp.parent == tmp_path and temp.name.startswith(".") and temp.suffix == ".mp4"
 

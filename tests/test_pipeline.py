@@ -16,7 +16,8 @@ from vidcolor.errors import DeviceError, ModelError, OptionError, OutputError
 from vidcolor.media import OutputOptions
 from vidcolor.device import resolve_device
 from vidcolor.geometry import pad_to_multiple, render_shape
-from vidcolor.pipeline import Colorizer, RunResult
+from vidcolor.pipeline import Colorizer
+from vidcolor.result import RunResult
 
 REPO = Path(__file__).resolve().parents[1]
 SWS_MATRIX = {1: "itu709", 5: "itu601", 6: "itu601"}  # AVColorSpace -> swscale name
@@ -132,7 +133,9 @@ def test_subtitles_copied(tmp_path, make_video, read_video, models):
     assert len(read_video(source).subtitle_packets) == 3
     assert read_video(result.output).subtitle_packets == read_video(source).subtitle_packets
     mp4 = colorizer.run(source, tmp_path / "out.mp4")  # MP4 cannot hold SubRip: dropped, with a warning
-    assert mp4.warnings == ["dropped subtitle stream #1: 'mp4' format does not support 'srt' codec"]
+    assert mp4.warnings == ["not kept: subtitle #1 (srt): mp4 cannot hold it ('mp4' format does not support 'srt' "
+                            "codec); an .mkv output keeps it"]
+    assert mp4.plan.not_kept == [mp4.warnings[0].removeprefix("not kept: ")]
 
 
 def test_odd_size_444(tmp_path, make_video, read_video, models):

@@ -165,7 +165,7 @@ def test_a_reference_colours_matching_content_only(tmp_path, make_video, read_vi
                                                                     H, 0).repeat(3, 2)), "is gray"),
     ("--reference", lambda d: (d / "text.png").write_text("not an image") and d / "text.png", "cannot be read"),
     ("--keyframe", lambda d: f"500={write_png(d / 'k.png', draw_frame(0, W, H, False, ()))}", "past the end"),
-    ("--keyframe", lambda d: f"0:00:09=" + str(write_png(d / 'k.png', draw_frame(0, W, H, False, ()))), "past the end"),
+    ("--keyframe", lambda d: "0:00:09=" + str(write_png(d / 'k.png', draw_frame(0, W, H, False, ()))), "past the end"),
     ("--keyframe", lambda d: f"3={write_png(d / 'sq.png', draw_frame(0, 200, 200, False, ()))}", "aspect ratio"),
     ("--keyframe", lambda d: "soon=x.png", "expected a frame number"),
 ])

@@ -17,13 +17,13 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from .errors import VidcolorError
 from .files import write_atomic
-from .controls import SUFFIX
+from .controls import CODEC, SUFFIX
 from .media.writer import output_name
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".ts",
@@ -35,6 +35,31 @@ GLOB_CHARS = frozenset("*?[")
 class Job:
     input: Path
     output: Path
+    conflict: str | None = None  # why this job may not run (its output is another input's), found before any work
+
+
+def output_key(path: Path) -> str:
+    """Paths that name one file, also on case-insensitive file systems (macOS, Windows, SMB shares)."""
+    return os.path.normcase(str(path.resolve())).casefold()
+
+
+def mark_collisions(jobs: Sequence[Job]) -> list[Job]:
+    """Jobs whose output is the output of an earlier job, or an input of the batch, get a `conflict` naming
+    both inputs (they are refused, never run over each other's output)."""
+    owners: dict[str, Job] = {}
+    inputs = {output_key(j.input): j for j in jobs}
+    marked = []
+    for job in jobs:
+        key = output_key(job.output)
+        if (first := owners.get(key)) is not None:
+            job = replace(job, conflict=f"{job.input} and {first.input} would both be written to {job.output}: "
+                                        f"rename one, or colour them with -o or --suffix one by one")
+        elif key in inputs and inputs[key] is not job:
+            job = replace(job, conflict=f"the output of {job.input} would overwrite the input {inputs[key].input}")
+        else:
+            owners[key] = job
+        marked.append(job)
+    return marked
 
 
 def read_list(path: Path) -> list[Path]:
@@ -64,13 +89,14 @@ def _folder_videos(folder: Path, suffix: str) -> list[Path]:
 
 
 def collect_jobs(inputs: Iterable[Path], output: Path | None = None, output_dir: Path | None = None,
-                 suffix: str = SUFFIX) -> list[Job]:
+                 suffix: str = SUFFIX, codec: str = CODEC) -> list[Job]:
     """Expand inputs (see the module doc) and name each output.
 
     A folder's relative sub-folders are kept under `output_dir`; without `output_dir` each
     output goes beside its input. An unmatched glob or missing path stays a job, so it is
     reported as failed rather than silently ignored. Glob matches are taken whatever their
     extension, but, as in folders, hidden files and our own outputs (`*<suffix>.*`) are skipped.
+    Outputs that collide are marked before any work (`mark_collisions`): every input its own output.
     """
     jobs: list[Job] = []
     seen: set[Path] = set()
@@ -83,9 +109,9 @@ def collect_jobs(inputs: Iterable[Path], output: Path | None = None, output_dir:
         if output is not None:
             target = output
         elif output_dir is not None:
-            target = (output_dir / path.parent.relative_to(folder) if folder else output_dir) / output_name(path, suffix)
+            target = (output_dir / path.parent.relative_to(folder) if folder else output_dir) / output_name(path, suffix, codec)
         else:
-            target = path.with_name(output_name(path, suffix))
+            target = path.with_name(output_name(path, suffix, codec))
         jobs.append(Job(path, target))
 
     for item in inputs:
@@ -105,7 +131,7 @@ def collect_jobs(inputs: Iterable[Path], output: Path | None = None, output_dir:
                     add(match, root)
         else:
             add(item, None)
-    return jobs
+    return mark_collisions(jobs)
 
 
 def _glob_root(pattern: Path) -> Path:
@@ -149,11 +175,16 @@ class Outcome:
     result: Any = None  # pipeline.RunResult when done
 
     def as_dict(self) -> dict[str, Any]:
+        """The report's row: with `kept` / `not_kept` (each stream, tag set, chapters, attachment, timecode,
+        and why not) and `input_damage` (what is known to be missing from the input) when the file was done."""
         r = self.result
+        plan = r.plan.as_dict() if r is not None and r.plan is not None else {"kept": None, "not_kept": None}
         return {
             "input": str(self.job.input), "output": str(self.job.output), "status": self.status,
             "message": self.message,
-            "frames": r.frames_out if r else None, "frames_lost": r.frames_lost if r else None,
+            "frames": r.frames_out if r else None, "frames_expected": r.frames_expected if r else None,
+            "frames_lost": r.frames_lost if r else None, "frames_extra": r.frames_extra if r else None,
+            "input_damage": list(r.losses) if r else None, **plan,
             "seconds": round(r.seconds, 3) if r else None, "fps": round(r.fps, 2) if r else None,
         }
 
@@ -164,6 +195,8 @@ def report_dict(outcomes: Sequence[Outcome]) -> dict[str, Any]:
     frames = sum(f["frames"] or 0 for f in files)
     totals = {status: sum(o.status == status for o in outcomes) for status in ("done", "skipped", "failed")}
     totals.update(files=len(files), frames=frames, frames_lost=sum(f["frames_lost"] or 0 for f in files),
+                  damaged=sum(bool(f["frames_lost"] or f["input_damage"]) for f in files),
+                  with_losses=sum(bool(f["not_kept"]) for f in files),
                   seconds=round(seconds, 3), fps=round(frames / seconds, 2) if seconds > 0 else 0.0)
     return {"files": files, "totals": totals}
 

@@ -47,6 +47,9 @@ X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"
 PIX_FMT = "yuv420p"
 PIX_FMTS = ("yuv420p", "yuv422p", "yuv444p")
 SUFFIX = "_color"  # film.mp4 -> film_color.mp4
+QSCALE_RANGE = (1, 31)  # fixed quantiser of encoders without crf (MPEG-2 ...): --crf / 6, so crf 18 -> 3
+LOSSLESS_AUDIO_CODECS = ("flac", "alac")  # for audio the output container cannot hold, tried in this order
+FPS_RANGE = (1.0, 300.0)  # frame rates outside it are a container's mistake (raw DV: 60000), not the video's
 SEGMENT_SECONDS = 30.0  # resumable segments
 SEGMENT_SECONDS_RANGE = (1.0, 86400.0)
 
@@ -69,3 +72,9 @@ def check_saturation(value: float) -> float:
         raise OptionError(f"saturation must be a number from {lo:g} to {hi:g} (0: gray, 1: as predicted), "
                           f"got {value}")
     return s
+
+
+def qscale_of_crf(crf: int) -> int:
+    """The fixed quantiser (`qscale`) that `--crf` means for encoders without a crf (MPEG-2, MPEG-4, MJPEG)."""
+    lo, hi = QSCALE_RANGE
+    return max(lo, min(hi, round(crf / 6)))

@@ -17,7 +17,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +33,12 @@ from .geometry import pad_to_multiple, render_shape
 from .guide import Guidance
 from .keyframes import Carried
 from .join import join_segments
-from .media import (Frame, OutputOptions, VideoInfo, VideoReader, VideoWriter, check_container, check_frame_size,
-                    check_options, check_paths, output_name, probe)
+from .media import (Frame, OutputOptions, VideoInfo, VideoReader, VideoWriter, check_frame_size, check_options,
+                    check_paths, output_name, probe)
+from .media.keep import plan_for
 from .nets import for_inference
-from .resume import SegmentPlan, WorkFolder, job_identity, segment_frames
+from .result import RunResult
+from .resume import SegmentPlan, WorkFolder, job_identity, segment_frames, source_identity
 from .stage import StageThread
 from .temporal import make_smoother
 from .colorspec import YuvSpec, rgb_frame_spec
@@ -56,35 +57,6 @@ ProgressCallback = Callable[[int, int | None], None]  # (frames written, frames 
 def _chunks(items: Iterator, size: int) -> Iterator[list]:
     while chunk := list(itertools.islice(items, size)):
         yield chunk
-
-
-@dataclass
-class RunResult:
-    input: Path
-    output: Path
-    frames_out: int  # decoded and encoded (one count: every decoded frame is encoded)
-    frames_expected: int | None  # the container's frame count, else duration x frame rate
-    decode_errors: int  # packets the decoder rejected
-    seconds: float  # wall clock, start to renamed output
-    timings: dict[str, float] = field(default_factory=dict)  # busy seconds per stage
-    warnings: list[str] = field(default_factory=list)
-    frames_estimated: bool = False  # frames_expected came from the duration
-    segments: int = 1  # segments the video was encoded in
-    frames_resumed: int = 0  # frames taken from the finished segments of an interrupted run
-
-    @property
-    def frames_lost(self) -> int:
-        """Frames the container promised that did not decode (corrupt or truncated input).
-
-        A count estimated from the duration may be one frame high (start offsets, rounding),
-        so a shortfall of one frame is not reported then.
-        """
-        shortfall = max(0, self.frames_expected - self.frames_out) if self.frames_expected else 0
-        return 0 if self.frames_estimated and shortfall <= 1 else shortfall
-
-    @property
-    def fps(self) -> float:
-        return self.frames_out / self.seconds if self.seconds > 0 else 0.0
 
 
 class Colorizer:
@@ -200,12 +172,13 @@ class Colorizer:
         """
         options = options or OutputOptions()
         source = Path(input)
-        target = Path(output) if output is not None else source.with_name(output_name(source))
+        target = Path(output) if output is not None else source.with_name(output_name(source, codec=options.codec))
         check_options(options)
         info = probe(source)
+        identity = source_identity(source)
         check_paths(source, target, options.overwrite)
         check_frame_size(info.video, options)
-        check_container(target, options)
+        plan = plan_for(source, info.video, target, options)  # every stream checked in memory, before any work
         start = time.perf_counter()
         render_hw = render_shape(info.video.height, info.video.width, self.render_size)
         carried = {} if self.guidance is None else self.guidance.tracks(source, info.video, options.pix_fmt,
@@ -220,9 +193,9 @@ class Colorizer:
             try:
                 if not work.complete:
                     self._encode_segments(source, info.video, options, batch_size, seg_frames, work, timings,
-                                          progress, stop, carried)
+                                          progress, stop, plan.format, carried)
                 joined = time.perf_counter()
-                warnings = join_segments(work, source, info.video)
+                join_segments(work, source, info.video, plan)
                 timings["join"] = time.perf_counter() - joined
             except BaseException:
                 if not work.segments:
@@ -231,14 +204,22 @@ class Colorizer:
             frames = work.frames_done
             decode_errors = sum(s.get("decode_errors", 0) for s in work.segments)
             segments = len(work.segments)
+            resized = sum(s.get("resized", 0) for s in work.segments)
         work.remove()
+        warnings = [f"not kept: {item}" for item in plan.not_kept]
+        if resized:
+            warnings.append(f"{resized} frames at another size than the first {info.video.width}x{info.video.height} "
+                            f"(a resolution change) were scaled to it")
         if resumed_from:
             warnings.append(f"resumed after {resumed_from} frames from an interrupted run")
+        losses = [info.truncated] if info.truncated else []
+        if source_identity(source) != identity:
+            losses.append("the input changed while it was read (still being written?): run again when it is complete")
         return RunResult(
             input=source, output=target, frames_out=frames,
             frames_expected=info.video.expected_frames, frames_estimated=not info.video.frames,
             decode_errors=decode_errors, seconds=time.perf_counter() - start, warnings=warnings,
-            timings=timings, segments=segments, frames_resumed=resumed_from,
+            timings=timings, segments=segments, frames_resumed=resumed_from, plan=plan, losses=losses,
         )
 
     def settings(self) -> dict[str, Any]:
@@ -257,7 +238,7 @@ class Colorizer:
     def _encode_segments(self, source: Path, video: VideoInfo, options: OutputOptions, batch_size: int,
                          seg_frames: int, work: WorkFolder, timings: dict[str, float],
                          progress: ProgressCallback | None, stop: threading.Event | None = None,
-                         carried: dict[int, Carried] | None = None) -> None:
+                         fmt: str | None = None, carried: dict[int, Carried] | None = None) -> None:
         """Encode the segments that are not finished yet, each with a fresh encoder and smoother,
         from the frames `resume.SegmentPlan` gives it; only the frames it keeps are encoded."""
         warm_pts = work.segments[-1]["warmup_pts"] if work.segments else []
@@ -267,11 +248,11 @@ class Colorizer:
             reader.start()
             plan = SegmentPlan((f for batch in reader for f in batch), seg_frames, self._lookahead(),
                                work.frames_done, warm_pts)
-            errors_before = 0
+            errors_before = resized_before = 0
             with nullcontext() if self.cuda else torch_threads(self.cpu_threads):
                 for segment in plan:
                     writer = VideoWriter(work.segment_path(len(work.segments)), video, options, name=work.target,
-                                         background=not self.cuda)
+                                         background=not self.cuda, fmt=fmt)
                     try:
                         writer.start()
                         batches = _chunks(segment.frames, batch_size)
@@ -286,8 +267,9 @@ class Colorizer:
                         raise
                     timings["encode"] += writer.busy_seconds
                     work.add_segment({**segment.record(), "decode_errors": reader.decode_errors - errors_before,
-                                      "pts_repaired": reader.pts_repaired}, writer.packet_times)
-                    errors_before = reader.decode_errors
+                                      "pts_repaired": reader.pts_repaired, "resized": reader.resized - resized_before},
+                                     writer.packet_times)
+                    errors_before, resized_before = reader.decode_errors, reader.resized
             if not work.segments:
                 raise InputError(f"no video frame could be decoded from {source}")
             work.mark_complete()

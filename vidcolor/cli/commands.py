@@ -22,7 +22,9 @@ from .runner import execute_eval, execute_run, print_cuts
 @click.option("--from-list", "from_list", type=click.Path(dir_okay=False, path_type=Path),
               help="Also read inputs from this file: one path or glob per line; blank lines and # comments ignored.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Output file (one input only). Default: <name>_color.<ext> beside the input.")
+              help="Output file (one input only); its extension picks the container. Default, beside the input: "
+                   "<name>_color.<ext> for .mp4/.m4v/.mov/.mkv (and .webm with --codec libvpx-vp9); "
+                   "<name>_<ext>_color.mkv for every other container (Matroska holds all their streams).")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write outputs here, creating it (folder structure of folder inputs is kept).")
 @click.option("--suffix", default=c.SUFFIX, show_default=True, help="Added to each input's name for its output.")
@@ -62,7 +64,7 @@ def run_command(ctx: click.Context, inputs: tuple[Path, ...], from_list: Path | 
         ctx.exit(print_cuts(collect_jobs(inputs, None, None), args["render_size"], ctx.obj["debug"]))
     if output is not None and (output_dir is not None or len(inputs) > 1 or inputs[0].is_dir()):
         raise click.UsageError("-o/--output takes a single input file (use --output-dir for several)")
-    jobs = collect_jobs(inputs, output, output_dir, suffix)
+    jobs = collect_jobs(inputs, output, output_dir, suffix, codec)
     if not jobs:
         raise click.UsageError("no video files found in the given folders")
     if shard is not None:

@@ -32,15 +32,18 @@ def stderr_console() -> Console:
 
 
 def print_error(message: str) -> None:
-    stderr_console().print(f"[bold red]error:[/] {escape(message)}")
+    stderr_console().print(f"[bold red]error:[/] {escape(one_line(message))}")
 
 
 def print_note(message: str) -> None:
-    stderr_console().print(f"[yellow]note:[/] {escape(message)}")
+    stderr_console().print(f"[yellow]note:[/] {escape(one_line(message))}")
 
 
 def one_line(message: str) -> str:
-    return " ".join(message.split()) or "failed"
+    """`message` on one line: line breaks (in FFmpeg's text, or in a file's name) shown as \\n, runs of
+    other white space as one space."""
+    shown = message.replace("\r", "\\r").replace("\n", "\\n")
+    return " ".join(shown.split()) or "failed"
 
 
 def progress_bar(console: Console) -> Any:
@@ -57,12 +60,15 @@ def progress_bar(console: Console) -> Any:
 
 
 def result_message(result: Any) -> str:
-    """A finished file's message: its output, frames lost to bad data, the run's warnings."""
+    """A finished file's message: its output, frames lost to bad data, damage known, the run's warnings
+    (among them every `not kept: ...` of the output plan)."""
     notes = [str(result.output)]
     if result.frames_lost or result.decode_errors:
         notes.append(f"{result.frames_lost} of {result.frames_expected} frames lost to corrupt or truncated "
                      f"data ({result.decode_errors} decode errors)")
-    return "; ".join(notes + result.warnings)
+    if result.frames_extra:
+        notes.append(f"{result.frames_extra} frames more than the {result.frames_expected} the container announced")
+    return one_line("; ".join(notes + result.losses + result.warnings))
 
 
 def show_outcomes(outcomes: Sequence[Outcome], console: Console) -> None:
@@ -74,17 +80,17 @@ def show_outcomes(outcomes: Sequence[Outcome], console: Console) -> None:
         else:
             result = outcome.result
             stats = f" ({result.frames_out} frames, {result.fps:.1f} fps)" if result else ""
-            console.print(f"[{STATUS_STYLES[outcome.status]}]{outcome.status}[/] {escape(str(outcome.job.input))}"
-                          f"{stats}: {escape(outcome.message)}")
+            console.print(f"[{STATUS_STYLES[outcome.status]}]{outcome.status}[/] "
+                          f"{escape(one_line(str(outcome.job.input)))}{stats}: {escape(one_line(outcome.message))}")
         return
     table = Table(title="vidcolor run")
     for column in ("file", "status", "frames", "lost", "fps", "message"):
         table.add_column(column, justify="right" if column in ("frames", "lost", "fps") else "left")
     for o in outcomes:
         r = o.result
-        table.add_row(escape(str(o.job.input)), f"[{STATUS_STYLES[o.status]}]{o.status}[/]",
+        table.add_row(escape(one_line(str(o.job.input))), f"[{STATUS_STYLES[o.status]}]{o.status}[/]",
                       str(r.frames_out) if r else "", str(r.frames_lost) if r else "",
-                      f"{r.fps:.1f}" if r else "", escape(o.message))
+                      f"{r.fps:.1f}" if r else "", escape(one_line(o.message)))
     counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed")}
     table.caption = ", ".join(f"{n} {s}" for s, n in counts.items())
     console.print(table)
@@ -97,7 +103,7 @@ def show_info(info: MediaInfo) -> None:
               f"~{video.expected_frames} (estimated)" if video.expected_frames else "unknown")
     sar = f" (pixel aspect {video.sample_aspect_ratio})" if video.sample_aspect_ratio not in (None, 1) else ""
     rows = [
-        ("file", str(info.path)),
+        ("file", one_line(str(info.path))),
         ("container", info.format),
         ("size", f"{info.size / 1e6:.2f} MB" + (f", {info.bit_rate / 1e3:.0f} kb/s" if info.bit_rate else "")),
         ("duration", f"{info.duration:.3f} s" if info.duration else "unknown"),
@@ -108,16 +114,29 @@ def show_info(info: MediaInfo) -> None:
         ("video duration", f"{video.duration:.3f} s" if video.duration else "unknown"),
         ("rotation", f"{video.rotation} degrees" + (", mirrored" if video.mirrored else "")),
     ]
-    rows += [(f"{s.type} #{s.index}", ", ".join(x for x in (s.codec, s.detail, s.language) if x and x != "und"))
-             for s in info.streams]
+    if info.video_tags:
+        rows.append(("video tags", _tags(info.video_tags)))
+    for s in info.streams:
+        rows.append((f"{s.type} #{s.index}", ", ".join(x for x in (s.codec, s.detail, s.language) if x and x != "und")))
+        if s.tags:
+            rows.append(("  tags", _tags(s.tags)))
     if not info.audio:
         rows.append(("audio", "none"))
+    rows.append(("chapters", str(info.chapters)))
+    if info.tags:
+        rows.append(("container tags", _tags(info.tags)))
+    if info.truncated:
+        rows.append(("damage", info.truncated))
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column()
     for key, value in rows:
         table.add_row(key, escape(value))
     Console(highlight=False, soft_wrap=True).print(table)
+
+
+def _tags(tags: dict[str, str]) -> str:
+    return one_line(", ".join(f"{k}={v}" for k, v in tags.items()))
 
 
 def show_eval(rows: Sequence[dict[str, Any]], title: str, with_fps: bool, caption: str | None) -> None:

@@ -64,6 +64,9 @@ def execute_run(jobs: list[Job], colorizer_args: dict[str, Any], options: Output
             for job in jobs:
                 if stop.is_set():
                     raise KeyboardInterrupt
+                if job.conflict is not None:
+                    outcomes.append(Outcome(job, "failed", one_line(job.conflict)))
+                    continue
                 if job.output.exists() and not options.overwrite and job.output.resolve() != job.input.resolve():
                     outcomes.append(Outcome(job, "skipped", f"output exists (use --overwrite): {job.output}"))
                     continue

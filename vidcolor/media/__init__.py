@@ -6,7 +6,6 @@ from .reader import Frame, VideoReader
 from .writer import (
     OutputOptions,
     VideoWriter,
-    check_container,
     check_frame_size,
     check_options,
     check_paths,
@@ -22,7 +21,6 @@ __all__ = [
            "VideoInfo",
            "VideoReader",
            "VideoWriter",
-           "check_container",
            "check_frame_size",
            "check_options",
            "check_paths",

@@ -17,8 +17,9 @@ import numpy as np
 from av.sidedata.sidedata import Type as SideDataType
 from av.video.reformatter import ColorPrimaries, ColorRange, ColorTrc
 
-from ..errors import InputError
 from ..colorspec import YuvSpec, untagged_matrix
+from ..controls import FPS_RANGE
+from ..errors import InputError
 
 # Pixel formats that are full range whatever the range tag says (FFmpeg's convention).
 FULL_RANGE_FORMATS = ("yuvj", "gray")
@@ -114,6 +115,8 @@ class VideoInfo:
     display_matrix: tuple[int, ...] | None  # FFmpeg's 3x3 matrix: rotation and flips, copied to the output
     sample_aspect_ratio: Fraction | None
     color: ColorTags
+    field_order: int = 0  # FFmpeg's AVFieldOrder: 0 unknown, 1 progressive, 2-5 interlaced (kept in the output)
+    duration_estimated: bool = False  # `duration` is the container's (all streams), not the video stream's own
 
     @property
     def mirrored(self) -> bool:
@@ -122,7 +125,7 @@ class VideoInfo:
 
     @property
     def expected_frames(self) -> int | None:
-        """The container's frame count, else one estimated from duration and rate."""
+        """The container's frame count, else one estimated from the video stream's duration and rate."""
         if self.frames > 0:
             return self.frames
         if self.duration and self.fps:
@@ -137,6 +140,7 @@ class StreamInfo:
     codec: str
     language: str | None
     detail: str
+    tags: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,10 @@ class MediaInfo:
     bit_rate: int | None
     video: VideoInfo
     streams: list[StreamInfo] = field(default_factory=list)  # every stream but the video one
+    tags: dict[str, str] = field(default_factory=dict)  # the container's
+    chapters: int = 0
+    video_tags: dict[str, str] = field(default_factory=dict)
+    truncated: str | None = None  # why the file is known to be cut short (frames after the cut are unknown)
 
     @property
     def audio(self) -> list[StreamInfo]:
@@ -174,11 +182,72 @@ def _stream_detail(stream: av.stream.Stream) -> str:
     ctx = stream.codec_context
     if stream.type == "audio" and ctx is not None:
         return f"{ctx.sample_rate} Hz, {ctx.layout.name}"
+    if stream.type == "video" and ctx is not None:
+        return f"{ctx.width}x{ctx.height}"
+    if stream.type == "attachment":
+        return stream.metadata.get("mimetype", "")
     return ""
+
+
+def _stream_codec(stream: av.stream.Stream) -> str:
+    if stream.codec_context is not None:
+        return stream.codec_context.name
+    if stream.metadata.get("handler_name") == "TimeCodeHandler" or "timecode" in stream.metadata:
+        return "tmcd"
+    if stream.metadata.get("handler_name") == "SubtitleHandler" and stream.type == "data":
+        return "text (QuickTime chapters)"
+    return stream.type
+
+
+TS_PACKET_SIZES = (188, 192, 204)
+
+
+def truncation(path: Path, format_name: str) -> str | None:
+    """Why a file is known to be cut short: a transport stream whose size is no whole number of packets
+    (a copy cut off, or a recording still being written)."""
+    if format_name == "mpegts" and all(path.stat().st_size % n for n in TS_PACKET_SIZES):
+        return "the transport stream ends inside a packet: the file is truncated or still being written"
+    return None
 
 
 def _seconds(value: int | None, time_base: Fraction | None) -> float | None:
     return float(value * time_base) if value and time_base else None
+
+
+def plausible_rate(stream: av.video.VideoStream) -> Fraction | None:
+    """The stream's frame rate: its average rate unless implausible (raw DV reads as 60000 fps), else the
+    first plausible of the guessed, base and codec rates."""
+    lo, hi = FPS_RANGE
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate, stream.codec_context.framerate):
+        if rate and lo <= rate <= hi:
+            return Fraction(rate)
+    return None
+
+
+def _tag_seconds(text: str | None) -> float | None:
+    """Matroska's per-track DURATION tag (`HH:MM:SS.nnnnnnnnn`) in seconds."""
+    try:
+        hours, minutes, seconds = (text or "").split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:
+        return None
+
+
+def video_duration(container: av.container.InputContainer, stream: av.video.VideoStream) -> tuple[float | None, bool]:
+    """The video stream's own duration in seconds, and whether it is only estimated from the container's.
+
+    Not the container's when the stream has one: audio longer than the video, or video that starts late,
+    would otherwise count as frames lost. Matroska keeps it as a DURATION tag (the track's end time).
+    """
+    start = _seconds(stream.start_time, stream.time_base) or 0.0
+    if own := _seconds(stream.duration, stream.time_base):
+        return own, False
+    end = _tag_seconds(stream.metadata.get("DURATION") or stream.metadata.get("duration"))
+    if end is not None and end > start:
+        return end - start, False
+    total = _seconds(container.duration, Fraction(1, av.time_base))
+    offset = start - (_seconds(container.start_time, Fraction(1, av.time_base)) or 0.0)
+    return (total - offset if total and total > offset else total), True
 
 
 def probe(path: str | Path) -> MediaInfo:
@@ -193,9 +262,9 @@ def probe(path: str | Path) -> MediaInfo:
             raise InputError(f"no video frame could be decoded from {path}")
         matrix = first.side_data.get(SideDataType.DISPLAYMATRIX)
         ctx = stream.codec_context
-        fps = stream.average_rate or stream.guessed_rate
+        fps = plausible_rate(stream)
         container_duration = _seconds(container.duration, Fraction(1, av.time_base))
-        duration = _seconds(stream.duration, stream.time_base) or container_duration
+        duration, estimated = video_duration(container, stream)
         video = VideoInfo(
             index=stream.index, codec=ctx.name, width=ctx.width, height=ctx.height,
             pix_fmt=first.format.name, fps=fps, time_base=stream.time_base, frames=stream.frames,
@@ -203,13 +272,15 @@ def probe(path: str | Path) -> MediaInfo:
             display_matrix=tuple(np.frombuffer(matrix, np.int32).tolist()) if matrix is not None else None,
             color=resolve_color(first.colorspace, first.color_range, first.color_primaries,
                                 first.color_trc, first.height, first.format.name),
+            field_order=ctx.field_order or (2 if first.interlaced_frame else 0),  # interlaced, untagged: top first
+            duration_estimated=estimated,
         )
-        others = [StreamInfo(s.index, s.type, s.codec_context.name if s.codec_context else s.type,
-                             s.language, _stream_detail(s))
+        others = [StreamInfo(s.index, s.type, _stream_codec(s), s.language, _stream_detail(s), dict(s.metadata))
                   for s in container.streams if s.index != stream.index]
         return MediaInfo(path=path, format=container.format.name, size=path.stat().st_size,
-                         duration=container_duration,
-                         bit_rate=container.bit_rate or None, video=video, streams=others)
+                         duration=container_duration, bit_rate=container.bit_rate or None, video=video,
+                         streams=others, tags=dict(container.metadata), chapters=len(container.chapters()),
+                         truncated=truncation(path, container.format.name), video_tags=dict(stream.metadata))
 
 
 def _first_frame(container: av.container.InputContainer, stream: av.video.VideoStream

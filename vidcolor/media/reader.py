@@ -57,6 +57,7 @@ class VideoReader:
         self.stream.thread_type = "AUTO"
         self.start_pts = start_pts
         self.pts_repaired = 0  # frames whose missing or repeated timestamp was replaced
+        self.resized = 0  # frames of another size than the first (a resolution change), scaled to it
         if start_pts is not None:
             try:
                 self.container.seek(start_pts, backward=True, stream=self.stream)
@@ -113,22 +114,29 @@ class VideoReader:
             pts = 0 if self._last_pts is None else self._last_pts + self._step  # missing or repeated stamp
             self.pts_repaired += 1
         self._last_pts = pts
+        size = (self.video.width, self.video.height)
+        if (frame.width, frame.height) != size:
+            self.resized += 1
         return Frame(pts, frame.duration or self._step,
-                     plane_arrays(to_planar(frame, self.pix_fmt, self.video.color.yuv_spec, self._reformatter)))
+                     plane_arrays(to_planar(frame, self.pix_fmt, self.video.color.yuv_spec, self._reformatter, size)))
 
 
-def to_planar(frame: av.VideoFrame, pix_fmt: str, spec: YuvSpec, reformatter: VideoReformatter) -> av.VideoFrame:
-    """Bring any frame to 8-bit planar `pix_fmt` while keeping the source's Y code values.
+def to_planar(frame: av.VideoFrame, pix_fmt: str, spec: YuvSpec, reformatter: VideoReformatter,
+              size: tuple[int, int] | None = None) -> av.VideoFrame:
+    """Bring any frame to 8-bit planar `pix_fmt` (and to `size`, after a resolution change) while keeping
+    the source's Y code values.
 
     YUV and gray frames change only bit depth and chroma subsampling (same range in and
     out, or swscale would rescale Y); RGB frames are converted with the output's matrix.
     """
-    if frame.format.name.replace("yuvj", "yuv") == pix_fmt:
+    width, height = size or (frame.width, frame.height)
+    if frame.format.name.replace("yuvj", "yuv") == pix_fmt and (frame.width, frame.height) == (width, height):
         return frame
     if frame.format.is_rgb:
         target_range = ColorRange.JPEG if spec.full_range else ColorRange.MPEG
     else:
         target_range = ColorRange.JPEG  # as the source range below: no range conversion
     colorspace = sws_colorspace(spec)
-    return reformatter.reformat(frame, format=pix_fmt, src_colorspace=colorspace, dst_colorspace=colorspace,
-                                src_color_range=ColorRange.JPEG, dst_color_range=target_range)
+    return reformatter.reformat(frame, width=width, height=height, format=pix_fmt, src_colorspace=colorspace,
+                                dst_colorspace=colorspace, src_color_range=ColorRange.JPEG,
+                                dst_color_range=target_range)

@@ -7,14 +7,11 @@ the YUV matrices, so a new tag or container rule is written once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import av
 
 from ..colorspec import YuvSpec
 from .probe import VideoInfo
 
-COPIED_STREAM_TYPES = ("audio", "subtitle")
 _SWS_COLORSPACE = {"bt601": "itu601", "bt709": "itu709", "bt2020": "bt2020"}
 
 
@@ -32,21 +29,5 @@ def tag_video_stream(stream: av.video.VideoStream, video: VideoInfo) -> None:
         ctx.sample_aspect_ratio = video.sample_aspect_ratio
     if video.display_matrix:
         stream.set_display_matrix(video.display_matrix)
-
-
-def copied_streams(container: av.container.InputContainer) -> list[av.stream.Stream]:
-    """The streams of a source that are copied packet for packet (audio, subtitles)."""
-    return [s for s in container.streams if s.type in COPIED_STREAM_TYPES]
-
-
-def add_copies(out: av.container.OutputContainer, templates: Iterable[av.stream.Stream]
-               ) -> tuple[dict[int, av.stream.Stream], list[str]]:
-    """Output streams copied from `templates`, by source index, and a warning for each one the output
-    container cannot hold (dropped, the rest are kept)."""
-    copies, warnings = {}, []
-    for template in templates:
-        try:
-            copies[template.index] = out.add_stream_from_template(template)
-        except ValueError as exc:
-            warnings.append(f"dropped {template.type} stream #{template.index}: {exc}")
-    return copies, warnings
+    if video.field_order > 1:  # interlaced: keep the field order (the container's flag and the encoder's)
+        ctx.field_order = video.field_order

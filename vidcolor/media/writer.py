@@ -18,11 +18,12 @@ from ..controls import CODEC, CRF, PIX_FMT, PIX_FMTS, PRESET, SUFFIX
 from ..errors import OutputError
 from ..files import TempTarget
 from ..stage import StageThread
+from .encoder import WEBM_CODECS, add_video_stream
 from .probe import VideoInfo
 from .reader import Frame, plane_arrays
-from .streams import tag_video_stream
 
-# Containers that take H.264/H.265 plus most audio; other inputs get a Matroska output.
+# Containers kept for outputs (they hold H.264/H.265 and most audio); .webm too with a WebM codec.
+# Other inputs (.avi, .ts, .mpg, ...) get a Matroska output, which holds every stream they can.
 KEPT_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")
 TEMP_MARK = ".vidcolor-tmp"
 
@@ -36,10 +37,14 @@ class OutputOptions:
     overwrite: bool = False
 
 
-def output_name(source: Path, suffix: str = SUFFIX) -> str:
-    """`film.mp4` -> `film_color.mp4`; containers that may not hold H.264 get `.mkv`."""
-    ext = source.suffix.lower() if source.suffix.lower() in KEPT_SUFFIXES else ".mkv"
-    return f"{source.stem}{suffix}{ext}"
+def output_name(source: Path, suffix: str = SUFFIX, codec: str = CODEC) -> str:
+    """`film.mp4` -> `film_color.mp4`. Other containers get Matroska, and the source's extension stays in the
+    name (`tape.avi` -> `tape_avi_color.mkv`), so `tape.avi` and `tape.ts` never share an output."""
+    ext = source.suffix.lower()
+    if ext in KEPT_SUFFIXES or (ext == ".webm" and codec in WEBM_CODECS):
+        return f"{source.stem}{suffix}{ext}"
+    kept = f"_{source.suffix[1:]}" if source.suffix else ""
+    return f"{source.stem}{kept}{suffix}.mkv"
 
 
 def temp_target(target: Path) -> TempTarget:
@@ -79,30 +84,14 @@ def check_frame_size(video: VideoInfo, options: OutputOptions) -> None:
                           f"(its chroma needs even sides): use --pix-fmt yuv444p")
 
 
-def check_container(target: Path, options: OutputOptions) -> None:
-    """The output's container must hold the codec (checked before any work: video is encoded to
-    segments first and put into that container at the end)."""
-    temp = temp_target(target)
-    try:
-        container = av.open(str(temp.temp), "w")
-    except (av.FFmpegError, ValueError, OSError) as exc:
-        raise OutputError(f"cannot write {target}: {exc}") from exc
-    try:
-        if options.codec not in container.supported_codecs:
-            raise OutputError(f"{container.format.name} cannot hold {options.codec} video: {target}")
-    finally:
-        with contextlib.suppress(av.FFmpegError, OSError):
-            container.close()
-        temp.discard()
-
-
 class VideoWriter:
     """Encodes in a background thread; `write()` batches, then `finish()` or `abort()`."""
 
     def __init__(self, target: Path, video: VideoInfo, options: OutputOptions, queue_batches: int = 2,
-                 name: Path | None = None, background: bool = False):
+                 name: Path | None = None, background: bool = False, fmt: str | None = None):
         """`name`: the path errors mention (the final output, when `target` is a segment of it).
-        `background`: encode at a lower CPU priority than a CPU model (`stage.yield_to_model`)."""
+        `background`: encode at a lower CPU priority than a CPU model (`stage.yield_to_model`).
+        `fmt`: the muxer of the final output, whose rules the encoder follows (AVI: no B-frames)."""
         self.target = target
         self.name = name or target
         self._file = temp_target(target)
@@ -112,28 +101,19 @@ class VideoWriter:
         except (av.FFmpegError, ValueError, OSError) as exc:
             raise OutputError(f"cannot write {self.name}: {exc}") from exc
         try:
-            self.stream = self._add_video_stream(video, options)
+            self.stream = add_video_stream(self.container, video, options.codec, options.crf, options.preset,
+                                           options.pix_fmt, fmt)
         except BaseException:
             self._discard()
             raise
         self._durations: dict[int, int] = {}  # pts -> duration of frames inside the encoder
+        self.video_time_base = video.time_base  # packet_times' unit, whatever the encoder's (MPEG-2: 1/fps)
+        self._ticks = video.time_base / self.stream.codec_context.time_base  # encoder ticks per source tick
         self.packet_times: list[tuple[int, int | None, int]] = []  # (pts, dts, duration) of each video packet
         # With `background`, the encode thread yields the CPU to the model's before the encoder
         # opens on its first frame, so x264's own threads inherit that.
         self._stage = StageThread(self._encode, name="vidcolor-encode", queue_items=queue_batches,
                                   background=background)
-
-    def _add_video_stream(self, video: VideoInfo, options: OutputOptions) -> av.video.VideoStream:
-        if options.codec not in self.container.supported_codecs:
-            raise OutputError(f"{self.container.format.name} cannot hold {options.codec} video: {self.name}")
-        stream = self.container.add_stream(options.codec, rate=video.fps,
-                                           options={"crf": str(options.crf), "preset": options.preset})
-        stream.width, stream.height, stream.pix_fmt = video.width, video.height, options.pix_fmt
-        # The source's time base, so every source timestamp (also variable frame rate) is exact.
-        stream.time_base = video.time_base
-        stream.codec_context.time_base = video.time_base
-        tag_video_stream(stream, video)
-        return stream
 
     @property
     def temp(self) -> Path:
@@ -191,7 +171,7 @@ class VideoWriter:
             self._mux_encoded(self.stream.encode(None))
             return
         for frame in frames:
-            self._durations[frame.pts] = frame.duration
+            self._durations[self._encoder_ticks(frame.pts)] = self._encoder_ticks(frame.duration)
             self._mux_encoded(self.stream.encode(self._video_frame(frame)))
             self.frames_written += 1
 
@@ -199,12 +179,19 @@ class VideoWriter:
         """libx264 leaves packet durations at 0; restore the source's, or the last frame's is guessed."""
         for packet in packets:
             packet.duration = self._durations.pop(packet.pts, packet.duration)
-            self.packet_times.append((packet.pts, packet.dts, packet.duration))
+            self.packet_times.append(tuple(self._source_ticks(t) for t in (packet.pts, packet.dts, packet.duration)))
             self.container.mux(packet)
+
+    def _source_ticks(self, value: int | None) -> int | None:
+        return value if value is None or self._ticks == 1 else round(value / self._ticks)
+
+    def _encoder_ticks(self, value: int) -> int:
+        return value if self._ticks == 1 else round(value * self._ticks)
 
     def _video_frame(self, frame: Frame) -> av.VideoFrame:
         out = av.VideoFrame(self.stream.width, self.stream.height, self.stream.pix_fmt)
         for view, plane in zip(plane_arrays(out), frame.planes):
             view[...] = plane
-        out.pts, out.duration, out.time_base = frame.pts, frame.duration, self.stream.codec_context.time_base
+        out.pts, out.duration = self._encoder_ticks(frame.pts), self._encoder_ticks(frame.duration)
+        out.time_base = self.stream.codec_context.time_base
         return out
