@@ -3,6 +3,7 @@ package folder is listed in pyproject.toml, and the default model ships inside i
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -30,7 +31,12 @@ def test_every_package_folder_is_listed():
 
 
 def test_wheel_holds_no_top_level_train(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
+    # Built from a copy: setuptools' build/ folder in the work tree could hold stale modules, and the test
+    # must not write into the checkout.
+    source = tmp_path / "src"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv*", "build", "dist", "*.egg-info",
+                                                                 "__pycache__", ".pytest_cache"))
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(source)],
                           capture_output=True, text=True, timeout=300)
     if proc.returncode and "No matching distribution found for setuptools" in proc.stderr:
         pytest.skip("pip cannot fetch setuptools for the isolated build here")

@@ -71,10 +71,6 @@ class ReferenceBank:
             abs_.append(ab[0].flatten(1).T)
         return cls(torch.cat(feats), torch.cat(abs_))
 
-    def to(self, device: torch.device) -> ReferenceBank:
-        self.mean, self.features, self.ab = (t.to(device) for t in (self.mean, self.features, self.ab))
-        return self
-
     def exemplar(self, features: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
         """(B,C,h,w) frame features -> (B,2,H,W) exemplar ab and (B,1,H,W) confidence at `size`."""
         b, c, h, w = features.shape

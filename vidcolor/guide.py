@@ -67,15 +67,14 @@ class Guidance:
         if not self.keyframes:
             return {}
 
-        def frames(start_pts: int | None) -> Iterator[tuple[int, torch.Tensor]]:
+        def frames(start_pts: int | None) -> Iterator[tuple[list[int], torch.Tensor]]:
             reader = VideoReader(source, video, pix_fmt, batch_size=8, start_pts=start_pts)
             with contextlib.closing(reader):
                 reader.start()
                 for batch in reader:
-                    for f in batch:
-                        yield f.pts, upload_luma([f.planes[0]], device)
+                    yield [f.pts for f in batch], upload_luma([f.planes[0] for f in batch], device)
 
         with contextlib.closing(frames(None)) as stream:
-            first_pts = next(stream)[0]
+            first_pts = next(stream)[0][0]
         end_pts = first_pts + round(video.duration / video.time_base) if video.duration else None
         return keyframe_tracks(frames, self.keyframes, video, render_hw, first_pts, end_pts)

@@ -2,7 +2,7 @@
 
 At its own frame a keyframe's chroma replaces the prediction, so with the source's own luma that frame is
 the keyframe (exact up to chroma subsampling). From there its chroma is warped frame to frame
-(DIS flow on the gray frames, as the `flow` smoother does) in both directions up to the shot's cuts, with
+(DIS flow on the gray frames at render size, with the `flow` smoother's occlusion test) in both directions up to the shot's cuts, with
 a weight that halves every `KEYFRAME_HALF_LIFE_SECONDS` and drops where the forward-backward check fails;
 `Finisher` blends the frame's chroma towards it by that weight (in Y'CbCr, after Cb/Cr are built from
 the model's L*a*b*), so far from the keyframe or where the flow
@@ -33,7 +33,7 @@ from .geometry import resize
 from .media import VideoInfo
 from .references import Keyframe
 from .temporal import CutDetector, l_to_gray_u8
-from .yuv import rgb_to_yuv
+from .yuv import rgb_to_yuv, to_uint8
 
 FLOW_PRESET = "medium"  # DIS preset: the pre-pass is short, so the finer flow is affordable
 WEIGHT_STRIDE = 4  # the weight map is stored at 1/4 of the render size (it is smooth)
@@ -56,11 +56,6 @@ class Carried:
             return carried
         weight = resize(self.weight[None].float(), size)[0].to(chroma.device)
         return torch.lerp(chroma.float(), carried, weight)
-
-
-def flow_gray(L: torch.Tensor) -> np.ndarray:
-    """The gray frame the flow is computed on: L* at render size as uint8."""
-    return l_to_gray_u8(L)
 
 
 def carry_step(gray_to: np.ndarray, gray_from: np.ndarray, colour: torch.Tensor, weight: torch.Tensor,
@@ -110,15 +105,15 @@ def keyframe_chroma(keyframe: Keyframe, video: VideoInfo) -> torch.Tensor:
     return rgb_to_yuv(resize(rgb, (height, width)), video.color.yuv_spec)[0, 1:]
 
 
-FrameSource = Callable[[int], Iterable[tuple[int, torch.Tensor]]]
+FrameSource = Callable[[int], Iterable[tuple[list[int], torch.Tensor]]]
 
 
 def keyframe_tracks(frames: FrameSource, keyframes: Sequence[Keyframe], video: VideoInfo,
                     render_hw: tuple[int, int], first_pts: int, end_pts: int | None) -> dict[int, Carried]:
     """pts -> the keyframes' carried colour, for every frame within reach of a keyframe in its shot.
 
-    `frames(start_pts)` iterates (pts, Y plane (1,1,H,W) as code values / 255) from the keyframe at or
-    before `start_pts`; `end_pts` is the last frame's (about), None if unknown. Where two keyframes
+    `frames(start_pts)` iterates batches (pts list, Y planes (B,1,H,W) as code values / 255) from the
+    keyframe at or before `start_pts`; `end_pts` is the last frame's (about), None if unknown. Where two keyframes
     reach one frame, the nearer one wins.
     """
     tb = video.time_base
@@ -137,15 +132,15 @@ def keyframe_tracks(frames: FrameSource, keyframes: Sequence[Keyframe], video: V
         pts_list, grays = [], []
         detector = CutDetector()
         cuts: list[bool] = []
-        for pts, y in frames(max(first_pts, target - reach)):
-            if pts < target - reach:
-                continue
-            if pts > target + reach:
-                break
+        for batch_pts, y in frames(max(first_pts, target - reach)):
             L = luma_lightness(y, render_hw, video.color.yuv_spec)
-            cuts.extend(detector.update(L).tolist())
-            pts_list.append(pts)
-            grays.append(flow_gray(L[0]))
+            for pts, frame_L, cut in zip(batch_pts, L, detector.update(L).tolist()):
+                if target - reach <= pts <= target + reach:
+                    pts_list.append(pts)
+                    grays.append(l_to_gray_u8(frame_L))
+                    cuts.append(cut)
+            if batch_pts[-1] > target + reach:
+                break
         if not pts_list or target > pts_list[-1] + round(step_seconds / tb):
             raise InputError(f"keyframe {keyframe.when.text} is past the end of the video")
         key = min(range(len(pts_list)), key=lambda i: abs(pts_list[i] - target))
@@ -156,13 +151,9 @@ def keyframe_tracks(frames: FrameSource, keyframes: Sequence[Keyframe], video: V
             if c is None:
                 continue
             distance = abs(i - key)
-            entry = Carried(_code_values(key_chroma), torch.ones(1, 1, 1), exact=True) if i == key else \
-                Carried(_code_values(c[0]), F.avg_pool2d(c[1][None], WEIGHT_STRIDE, ceil_mode=True)[0].half())
+            entry = Carried(to_uint8(key_chroma), torch.ones(1, 1, 1), exact=True) if i == key else \
+                Carried(to_uint8(c[0]), F.avg_pool2d(c[1][None], WEIGHT_STRIDE, ceil_mode=True)[0].half())
             if pts not in tracks or tracks[pts][0] > distance:
                 tracks[pts] = (distance, entry)
     return {pts: entry for pts, (_, entry) in tracks.items()}
 
-
-def _code_values(chroma: torch.Tensor) -> torch.Tensor:
-    """Chroma (code values / 255) as the uint8 planes it will become: a quarter of the memory of float."""
-    return (chroma * 255.0).round().clamp(0, 255).to(torch.uint8)

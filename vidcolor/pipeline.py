@@ -133,11 +133,10 @@ class Colorizer:
         """(B,1,h,w) L in [0,100] -> (B,2,h,w) ab in Lab units, times `saturation`, then pulled towards the
         references' matched colours (`guide`). The one place ab is produced, so every colouring path gets
         the same S and references."""
-        if self.guidance is None:
-            ab, _ = self._predict(L)
-            return ab if self.saturation == 1.0 else ab * self.saturation
         ab, features = self._predict(L)
-        return self.guidance.blend(ab if self.saturation == 1.0 else ab * self.saturation, features)
+        if self.saturation != 1.0:
+            ab = ab * self.saturation
+        return ab if self.guidance is None else self.guidance.blend(ab, features)
 
     def _predict(self, L: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The model on L*: ab in Lab units and, with references, the matching features of the frame's
