@@ -6,7 +6,8 @@ For each colour clip: its gray version is coloured (1) automatically, (2) with `
 the gray baseline and plain flow propagation (the first frame's ab warped frame to frame along DIS flow
 on the gray frames, no model, no fading, joined with each frame's L*). Scores on the whole clip and on
 the keyframe's own shot (up to the first cut `vidcolor run` finds): PSNR, colourfulness, CDC and warp
-error on RGB and on chroma (`vidcolor.scoring.score_video`).
+error on RGB and on chroma (`vidcolor.scoring.score_video`). The product's outputs are encoded losslessly,
+as the floor is not encoded at all.
 
     python benchmarks/references_eval.py ../shared/data/eval/*.mp4 --json refs.json --picture refs.png
 
@@ -81,7 +82,9 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     results: dict[str, dict] = {}
-    fast = OutputOptions(preset="veryfast", crf=12, overwrite=True)
+    # Lossless output (x264 qp 0): plain propagation is scored unencoded, so a lossy encode would count the
+    # codec's luma and chroma loss against the product only (about 5 dB at the keyframe itself at CRF 12).
+    lossless = OutputOptions(preset="veryfast", crf=0, overwrite=True)
     for clip in a.clips:
         with tempfile.TemporaryDirectory(prefix="vidcolor-refs-") as tmp:
             tmp = Path(tmp)
@@ -96,7 +99,7 @@ def main() -> None:
             for mode, kw in (("automatic", {}), ("reference", {"references": [first]}),
                              ("keyframe", {"keyframes": [f"0={first}"]})):
                 start = time.perf_counter()
-                Colorizer(a.model, device="cpu", cpu_threads=a.threads, **kw).run(gray, tmp / f"{mode}.mp4", fast)
+                Colorizer(a.model, device="cpu", cpu_threads=a.threads, **kw).run(gray, tmp / f"{mode}.mp4", lossless)
                 seconds[mode] = time.perf_counter() - start
                 preds[mode] = frames_of(tmp / f"{mode}.mp4")
             preds["plain propagation"] = plain_propagation(truth, probe(clip).video.color.yuv_spec)

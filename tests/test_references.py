@@ -23,7 +23,7 @@ from conftest import draw_frame
 from vidcolor.cli import cli
 from vidcolor.errors import OptionError
 from vidcolor.exemplar import match
-from vidcolor.keyframes import propagate
+from vidcolor.keyframes import carry_grid, propagate
 from vidcolor.media import OutputOptions
 from vidcolor.pipeline import Colorizer
 from vidcolor.references import parse_keyframe, parse_when
@@ -106,6 +106,11 @@ def test_propagate_follows_motion_both_ways_and_stops_at_cuts():
         assert inside.mean() > 40, t  # the colour moved with the square
         assert ab[0, :, :8].abs().max() < 5 and ab[0, 50:].abs().max() < 5  # and stayed off the background
         assert 0 < weight.mean() <= 0.9 ** abs(t - key) + 1e-6
+
+
+def test_keyframes_are_carried_on_the_frames_own_grid_capped_for_large_frames():
+    assert carry_grid(360, 640) == (360, 640)  # not the render size: colour carried there blurs step by step
+    assert carry_grid(1080, 1920) == (540, 960) and carry_grid(2160, 4096) == (540, 1024)
 
 
 # -- whole runs ------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ MIN_REFERENCE_CHROMA = 4.0  # mean a*b* chroma below which an image counts as gr
 MATCH_TEMPERATURE = 0.01  # softmax temperature over reference positions' cosine similarities
 MATCH_CONFIDENCE = (0.6, 0.9)  # best cosine similarity mapped to confidence 0 .. 1 (unrelated footage: median 0.42)
 KEYFRAME_REACH_SECONDS = 10.0  # a keyframe is carried along the flow this far each way (within its shot)
+KEYFRAME_FLOW_SHORT_SIDE = 540  # keyframes are carried on the frame's own grid, scaled down only past this short side
 KEYFRAME_HALF_LIFE_SECONDS = 60.0  # its weight halves over this time, fading to the reference match and model (chosen on validation clips)
 FLOW_MISMATCH_KEEP = 0.97  # its weight is multiplied by this where the forward-backward flow check fails
 

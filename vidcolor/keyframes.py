@@ -1,32 +1,41 @@
 """Hand-coloured keyframes carried through their shot, forward and backward, along the optical flow.
 
 At its own frame a keyframe's chroma replaces the prediction, so with the source's own luma that frame is
-the keyframe (exact up to chroma subsampling). From there its chroma is warped frame to frame
-(DIS flow on the gray frames at render size, with the `flow` smoother's occlusion test) in both directions up to the shot's cuts, with
-a weight that halves every `KEYFRAME_HALF_LIFE_SECONDS` and drops where the forward-backward check fails;
-`Finisher` blends the frame's chroma towards it by that weight (in Y'CbCr, after Cb/Cr are built from
-the model's L*a*b*), so far from the keyframe or where the flow
-is unreliable the colour fades to the reference match (the keyframe is a reference too) and the model's.
+the keyframe (exact up to chroma subsampling). From there its chroma is warped frame to frame (DIS flow
+with the `flow` smoother's occlusion test) in both directions up to the shot's cuts, with a weight that
+halves every `KEYFRAME_HALF_LIFE_SECONDS` and drops where the forward-backward check fails; `Finisher`
+blends the frame's chroma towards it by that weight (in Y'CbCr, after Cb/Cr are built from the model's
+L*a*b*), so far from the keyframe or where the flow is unreliable the colour fades to the reference
+match (the keyframe is a reference too) and the model's.
+
+The flow and the carried colour use the source's own luma, not the render size: carried at render size
+the colour blurs a little more with every step (about 0.8 dB below full-resolution propagation on the
+validation clips). The grid is the frame's, scaled down only past `KEYFRAME_FLOW_SHORT_SIDE`; cuts are
+still found at render size, as in the main pass.
 
 Carrying colour backward needs the frames before the keyframe, which the stream has passed by then, so
 `keyframe_tracks` reads each keyframe's neighbourhood first, in a bounded pass of its own: at most
-`KEYFRAME_REACH_SECONDS` each way, stored as 8-bit chroma at render size (about 0.24 MB a frame at
-render size 256 in 16:9, so some 150 MB per keyframe at 30 fps). Memory grows with the number of
-keyframes and the reach, never with the film's length; in a shot longer than twice the reach, the frames
-beyond it get the keyframe's colours through the reference match only.
+`KEYFRAME_REACH_SECONDS` each way. Kept per frame: the carried Cb/Cr as 8-bit values at half the flow
+grid (a 4:2:0 chroma plane) and a weight at 1/8 of it, about 0.12 MB a frame for 640x360 and 0.26 MB
+from 960x540 up, so some 70 or 160 MB per keyframe at 30 fps; while a keyframe's shot is carried, its
+gray frames (0.23 or 0.52 MB each) are held too. Memory grows with the number of keyframes and the reach,
+never with the film's length; in a shot longer than twice the reach, the frames beyond it get the
+keyframe's colours through the reference match only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .color import luma_lightness
-from .controls import FLOW_MISMATCH_KEEP, KEYFRAME_HALF_LIFE_SECONDS, KEYFRAME_REACH_SECONDS
+from .controls import (FLOW_MISMATCH_KEEP, KEYFRAME_FLOW_SHORT_SIDE, KEYFRAME_HALF_LIFE_SECONDS,
+                       KEYFRAME_REACH_SECONDS)
 from .errors import InputError
 from .flow import non_occluded_mask, optical_flow, warp
 from .geometry import resize
@@ -35,13 +44,15 @@ from .references import Keyframe
 from .temporal import CutDetector, l_to_gray_u8
 from .yuv import rgb_to_yuv, to_uint8
 
+T = TypeVar("T")
 FLOW_PRESET = "medium"  # DIS preset: the pre-pass is short, so the finer flow is affordable
-WEIGHT_STRIDE = 4  # the weight map is stored at 1/4 of the render size (it is smooth)
+CHROMA_STRIDE = 2  # carried Cb/Cr are stored at half the flow grid, as a 4:2:0 chroma plane
+WEIGHT_STRIDE = 8  # the weight map at 1/8 of it (it is smooth)
 
 
 @dataclass
 class Carried:
-    """A keyframe's colour at one frame: Cb/Cr (2,h,w) as 8-bit code values at render size and its weight
+    """A keyframe's colour at one frame: Cb/Cr (2,h,w) as 8-bit code values and its weight
     (1,h',w') in [0,1], or, at the keyframe itself, its Cb/Cr at the frame's full size (`exact`)."""
 
     chroma: torch.Tensor
@@ -70,25 +81,32 @@ def carry_step(gray_to: np.ndarray, gray_from: np.ndarray, colour: torch.Tensor,
 
 
 def propagate(grays: Sequence[np.ndarray], cuts: Sequence[bool], key: int, key_colour: torch.Tensor,
-              decay: float) -> list[tuple[torch.Tensor, torch.Tensor] | None]:
+              decay: float, keep: Callable[[torch.Tensor, torch.Tensor], T] | None = None) -> list[T | None]:
     """Carry `key_colour` (C,h,w on the grays' grid) from frame `key` through its shot, both ways.
 
-    `cuts[i]`: frame i starts a shot. Returns per frame (colour, weight), None outside the key's shot;
-    the key's own weight is 1 and each step multiplies it by `decay` (and less where the flow is unsure).
+    `cuts[i]`: frame i starts a shot. Returns per frame `keep(colour, weight)` (default: the pair itself),
+    None outside the key's shot; the key's own weight is 1 and each step multiplies it by `decay` (and less
+    where the flow is unsure). Only the step's own colour is held at full precision: `keep` may shrink the
+    rest, so memory is what `keep` returns.
     """
-    out: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * len(grays)
-    weight = torch.ones(1, *key_colour.shape[-2:])
-    out[key] = (key_colour.float(), weight)
-    step = lambda to, frm: carry_step(grays[to], grays[frm], *out[frm], decay)  # noqa: E731
-    for t in range(key + 1, len(grays)):
-        if cuts[t]:
-            break
-        out[t] = step(t, t - 1)
-    for t in range(key - 1, -1, -1):
-        if cuts[t + 1]:
-            break
-        out[t] = step(t, t + 1)
+    keep = keep or (lambda colour, weight: (colour, weight))
+    out: list = [None] * len(grays)
+    start = (key_colour.float(), torch.ones(1, *key_colour.shape[-2:]))
+    out[key] = keep(*start)
+    for direction, stop in ((1, len(grays)), (-1, -1)):
+        state = start
+        for t in range(key + direction, stop, direction):
+            if cuts[t if direction > 0 else t + 1]:  # the step crosses a cut
+                break
+            state = carry_step(grays[t], grays[t - direction], *state, decay)
+            out[t] = keep(*state)
     return out
+
+
+def carry_grid(height: int, width: int) -> tuple[int, int]:
+    """The frame's own size, scaled down (aspect kept) so its short side is at most KEYFRAME_FLOW_SHORT_SIDE."""
+    scale = min(1.0, KEYFRAME_FLOW_SHORT_SIDE / min(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
 
 
 def keyframe_chroma(keyframe: Keyframe, video: VideoInfo) -> torch.Tensor:
@@ -128,13 +146,19 @@ def keyframe_tracks(frames: FrameSource, keyframes: Sequence[Keyframe], video: V
         if end_pts is not None and target > end_pts:
             raise InputError(f"keyframe {keyframe.when.text} is past the end of the video "
                              f"({float((end_pts - first_pts) * tb):.3f} s)")
+    grid = carry_grid(video.height, video.width)
+
+    def compact(colour: torch.Tensor, weight: torch.Tensor) -> Carried:
+        return Carried(to_uint8(F.avg_pool2d(colour[None], CHROMA_STRIDE, ceil_mode=True)[0]),
+                       F.avg_pool2d(weight[None], WEIGHT_STRIDE, ceil_mode=True)[0].half())
+
     for keyframe, key_chroma, target in zip(keyframes, key_chromas, targets):
         pts_list, grays = [], []
         detector = CutDetector()
         cuts: list[bool] = []
         for batch_pts, y in frames(max(first_pts, target - reach)):
-            L = luma_lightness(y, render_hw, video.color.yuv_spec)
-            for pts, frame_L, cut in zip(batch_pts, L, detector.update(L).tolist()):
+            frame_cuts = detector.update(luma_lightness(y, render_hw, video.color.yuv_spec)).tolist()
+            for pts, frame_L, cut in zip(batch_pts, luma_lightness(y, grid, video.color.yuv_spec), frame_cuts):
                 if target - reach <= pts <= target + reach:
                     pts_list.append(pts)
                     grays.append(l_to_gray_u8(frame_L))
@@ -145,15 +169,14 @@ def keyframe_tracks(frames: FrameSource, keyframes: Sequence[Keyframe], video: V
             raise InputError(f"keyframe {keyframe.when.text} is past the end of the video")
         key = min(range(len(pts_list)), key=lambda i: abs(pts_list[i] - target))
         cuts[0] = False
-        grid = grays[key].shape
-        carried = propagate(grays, cuts, key, resize(key_chroma[None], grid)[0], decay)
-        for i, (pts, c) in enumerate(zip(pts_list, carried)):
-            if c is None:
+        carried = propagate(grays, cuts, key, resize(key_chroma[None], grid)[0], decay, compact)
+        del grays
+        for i, (pts, entry) in enumerate(zip(pts_list, carried)):
+            if entry is None:
                 continue
             distance = abs(i - key)
-            entry = Carried(to_uint8(key_chroma), torch.ones(1, 1, 1), exact=True) if i == key else \
-                Carried(to_uint8(c[0]), F.avg_pool2d(c[1][None], WEIGHT_STRIDE, ceil_mode=True)[0].half())
+            if i == key:
+                entry = Carried(to_uint8(key_chroma), torch.ones(1, 1, 1), exact=True)
             if pts not in tracks or tracks[pts][0] > distance:
                 tracks[pts] = (distance, entry)
     return {pts: entry for pts, (_, entry) in tracks.items()}
-
