@@ -25,7 +25,6 @@ the package taken at start, so edits made meanwhile cannot mix two versions in o
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import platform
@@ -266,11 +265,9 @@ def work_model(a: argparse.Namespace) -> dict[str, Any]:
 def work_run(a: argparse.Namespace) -> dict[str, Any]:
     """`vidcolor run` end to end: Colorizer.run with the CLI's default options, into the work dir."""
     colorizer = _colorizer(a)
-    extra = set(inspect.signature(colorizer.run).parameters) - {"input", "output", "options", "progress"}
-    run_args = {k: v for k, v in cli_defaults().items() if k in extra}  # e.g. segment_seconds
-    options = cli_output_options()
+    options = cli_output_options()  # and Colorizer.run's own defaults (segment length), as `vidcolor run`
     with ThreadCpu() as cpu:
-        result = colorizer.run(a.input, a.workdir / "run.mp4", options, **run_args)
+        result = colorizer.run(a.input, a.workdir / "run.mp4", options)
     # Main-thread time outside the compute stage: startup, the encoder's drain after the last
     # frame (x264 holds ~40 frames of lookahead) and the join; it overlaps with nothing.
     serial = result.seconds - result.timings.get("compute", 0.0)
