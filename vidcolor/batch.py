@@ -1,6 +1,6 @@
 """Batch jobs: expanding inputs, naming outputs, sharding, and the per-file report.
 
-Inputs are files, folders (searched recursively for video extensions), glob patterns
+Inputs are files, folders (searched recursively for video and image extensions), glob patterns
 (expanded here, for shells that do not: `'archive/**/*.mp4'`) and list files (one path per
 line; blank lines and `#` comments ignored; relative paths are relative to the current
 directory, like the command line's). Duplicates (same resolved file) are dropped.
@@ -24,10 +24,11 @@ from typing import Any
 from .errors import VidcolorError
 from .files import write_atomic
 from .controls import CODEC, SUFFIX
-from .media.writer import output_name
+from .media.writer import STILL_SUFFIXES, output_name
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".ts",
                               ".m2ts", ".mts", ".wmv", ".flv", ".ogv", ".3gp", ".dv", ".mxf"})
+IMAGE_EXTENSIONS = frozenset(STILL_SUFFIXES)  # photos join a folder's batch (`media.still`)
 GLOB_CHARS = frozenset("*?[")
 
 
@@ -76,13 +77,13 @@ def _is_glob(item: Path) -> bool:
 
 
 def _folder_videos(folder: Path, suffix: str) -> list[Path]:
-    """Videos under `folder`, skipping hidden files and folders (our temp and work folders) and our outputs."""
+    """Videos and photos under `folder`, skipping hidden files and folders (our temp and work folders) and our outputs."""
     found = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             path = Path(root) / name
-            if (path.suffix.lower() in VIDEO_EXTENSIONS and not name.startswith(".")
+            if (path.suffix.lower() in VIDEO_EXTENSIONS | IMAGE_EXTENSIONS and not name.startswith(".")
                     and not (suffix and path.stem.endswith(suffix))):
                 found.append(path)
     return found

@@ -20,6 +20,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .checkpoint import default_model_path, load_generator
@@ -36,6 +37,7 @@ from .join import join_segments
 from .media import (Frame, OutputOptions, VideoInfo, VideoReader, VideoWriter, check_frame_size, check_options,
                     check_paths, output_name, probe)
 from .media.keep import plan_for
+from .media.still import METADATA_NOTE, check_still_target, is_still, output_dtype, read_still, write_still
 from .nets import for_inference
 from .result import RunResult
 from .resume import SegmentPlan, WorkFolder, job_identity, segment_frames, source_identity
@@ -172,6 +174,8 @@ class Colorizer:
         options = options or OutputOptions()
         source = Path(input)
         target = Path(output) if output is not None else source.with_name(output_name(source, codec=options.codec))
+        if is_still(source):
+            return self.run_still(source, target, options.overwrite, progress, stop)
         check_options(options)
         info = probe(source)
         identity = source_identity(source)
@@ -220,6 +224,31 @@ class Colorizer:
             decode_errors=decode_errors, seconds=time.perf_counter() - start, warnings=warnings,
             timings=timings, segments=segments, frames_resumed=resumed_from, plan=plan, losses=losses,
         )
+
+    def run_still(self, source: Path, target: Path, overwrite: bool = False, progress: ProgressCallback | None = None,
+                  stop: threading.Event | None = None) -> RunResult:
+        """Colorize a photo into an image of the same size, at the input's bit depth where the target's
+        format holds it (`media.still`). References apply as to a video's frames; a keyframe's image is a
+        reference here (no shot to carry it through)."""
+        if stop is not None and stop.is_set():
+            raise KeyboardInterrupt
+        check_still_target(source, target)
+        check_paths(source, target, overwrite)
+        start = time.perf_counter()
+        still = read_still(source)
+        rgb = torch.from_numpy(still.rgb).permute(2, 0, 1)[None]
+        with nullcontext() if self.cuda else torch_threads(self.cpu_threads):
+            out = self.colorize(rgb).clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
+        dtype = output_dtype(still, target)
+        write_still(target, out, dtype, still.alpha)
+        warnings = [METADATA_NOTE]
+        if np.dtype(dtype).itemsize < np.dtype(still.dtype).itemsize:
+            warnings.append(f"written {8 * np.dtype(dtype).itemsize}-bit: {target.suffix} holds no "
+                            f"{still.bits}-bit samples (use .png or .tif)")
+        if progress is not None:
+            progress(1, 1)
+        return RunResult(input=source, output=target, frames_out=1, frames_expected=1, decode_errors=0,
+                         seconds=time.perf_counter() - start, warnings=warnings)
 
     def settings(self) -> dict[str, Any]:
         """The settings that change the output (`RESUME_SETTINGS`), as the resume identity records them."""

@@ -24,7 +24,8 @@ from .runner import execute_eval, execute_run, print_cuts
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Output file (one input only); its extension picks the container. Default, beside the input: "
                    "<name>_color.<ext> for .mp4/.m4v/.mov/.mkv (and .webm with --codec libvpx-vp9); "
-                   "<name>_<ext>_color.mkv for every other container (Matroska holds all their streams).")
+                   "<name>_<ext>_color.mkv for every other container (Matroska holds all their streams); "
+                   "photos (.jpg .png .tif ...) keep their format: <name>_color.<ext>.")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write outputs here, creating it (folder structure of folder inputs is kept).")
 @click.option("--suffix", default=c.SUFFIX, show_default=True, help="Added to each input's name for its output.")
@@ -66,7 +67,7 @@ def run_command(ctx: click.Context, inputs: tuple[Path, ...], from_list: Path | 
         raise click.UsageError("-o/--output takes a single input file (use --output-dir for several)")
     jobs = collect_jobs(inputs, output, output_dir, suffix, codec)
     if not jobs:
-        raise click.UsageError("no video files found in the given folders")
+        raise click.UsageError("no video or image files found in the given folders")
     if shard is not None:
         try:
             jobs = select_shard(jobs, *parse_shard(shard))

@@ -25,6 +25,7 @@ from .reader import Frame, plane_arrays
 # Containers kept for outputs (they hold H.264/H.265 and most audio); .webm too with a WebM codec.
 # Other inputs (.avi, .ts, .mpg, ...) get a Matroska output, which holds every stream they can.
 KEPT_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")
+STILL_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")  # media.still reads and writes these
 TEMP_MARK = ".vidcolor-tmp"
 
 
@@ -38,10 +39,10 @@ class OutputOptions:
 
 
 def output_name(source: Path, suffix: str = SUFFIX, codec: str = CODEC) -> str:
-    """`film.mp4` -> `film_color.mp4`. Other containers get Matroska, and the source's extension stays in the
+    """`film.mp4` -> `film_color.mp4`, `photo.tif` -> `photo_color.tif`. Other containers get Matroska, and the source's extension stays in the
     name (`tape.avi` -> `tape_avi_color.mkv`), so `tape.avi` and `tape.ts` never share an output."""
     ext = source.suffix.lower()
-    if ext in KEPT_SUFFIXES or (ext == ".webm" and codec in WEBM_CODECS):
+    if ext in KEPT_SUFFIXES or ext in STILL_SUFFIXES or (ext == ".webm" and codec in WEBM_CODECS):
         return f"{source.stem}{suffix}{ext}"
     kept = f"_{source.suffix[1:]}" if source.suffix else ""
     return f"{source.stem}{kept}{suffix}.mkv"
