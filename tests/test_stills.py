@@ -95,3 +95,23 @@ def test_a_photo_is_never_written_as_a_video(tmp_path, model):
     result = run(tmp_path / "p.png", "-o", tmp_path / "p.mp4", model=model)
     assert result.exit_code == 1 and "its output must be an image" in result.output
     assert not (tmp_path / "p.mp4").exists()
+
+
+def test_preview_sheet_has_one_row_per_frame_gray_beside_colour(tmp_path, model, make_video):
+    from vidcolor.preview import GAP, LABEL_HEIGHT, PANEL_WIDTH
+
+    film = make_video(tmp_path / "film.mp4", width=96, height=64, frames=24)
+    result = CliRunner().invoke(cli, ["preview", str(film), "-n", "4", "--model", str(model), "--render-size", "64"])
+    assert result.exit_code == 0, result.output
+    sheet = cv2.imread(str(tmp_path / "film_preview.png"))
+    height = round(PANEL_WIDTH * 64 / 96)
+    row = LABEL_HEIGHT + height + GAP
+    assert sheet.shape == (4 * row, 2 * PANEL_WIDTH + GAP, 3)
+    for i in range(4):
+        top = i * row + LABEL_HEIGHT
+        gray = sheet[top:top + height, :PANEL_WIDTH].astype(int)
+        colour = sheet[top:top + height, PANEL_WIDTH + GAP:].astype(int)
+        assert np.abs(gray[..., 2] - gray[..., 0]).mean() < 2  # the source as it is
+        assert (colour[..., 2] - colour[..., 0]).mean() > 20  # the model's red-yellow
+    bad = CliRunner().invoke(cli, ["preview", str(film), "-o", str(tmp_path / "sheet.mp4"), "--model", str(model)])
+    assert bad.exit_code == 1 and "a preview is a picture" in bad.output

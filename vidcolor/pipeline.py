@@ -26,7 +26,7 @@ import torch
 from .checkpoint import default_model_path, load_generator
 from .color import denormalize_ab, frame_lightness, normalize_l, rgb_luma
 from .controls import (DEFAULT_SATURATION, DEFAULT_SMOOTHING, DEVICE, REFERENCE_STRENGTH, RENDER_SIZE,
-                       SEGMENT_SECONDS, check_saturation)
+                       PIX_FMT, SEGMENT_SECONDS, check_saturation)
 from .device import auto_batch_size, download, resolve_device, torch_threads, upload_luma
 from .errors import InputError, ModelError
 from .finish import Finisher, Work, chroma_from_lab
@@ -40,7 +40,7 @@ from .media.keep import plan_for
 from .media.still import METADATA_NOTE, check_still_target, is_still, output_dtype, read_still, write_still
 from .nets import for_inference
 from .result import RunResult
-from .resume import SegmentPlan, WorkFolder, job_identity, segment_frames, source_identity
+from .resume import WARMUP_FRAMES, SegmentPlan, WorkFolder, job_identity, segment_frames, source_identity
 from .stage import StageThread
 from .temporal import make_smoother
 from .colorspec import YuvSpec, rgb_frame_spec
@@ -249,6 +249,59 @@ class Colorizer:
             progress(1, 1)
         return RunResult(input=source, output=target, frames_out=1, frames_expected=1, decode_errors=0,
                          seconds=time.perf_counter() - start, warnings=warnings)
+
+    def frames_at(self, source: str | Path, fractions: Sequence[float], pix_fmt: str = PIX_FMT
+                  ) -> tuple[VideoInfo, list[tuple[float, Frame, Frame]]]:
+        """The frames at these fractions of the video's duration, as `run` colours them: for each, (its time
+        in seconds from the first frame, the source frame, the coloured frame), through the same stages as
+        `run` (smoother warmed over the frames before it, as a resumed segment is; look-ahead read;
+        keyframes carried). Each position is reached by seeking, so the cost does not grow with the film."""
+        source = Path(source)
+        info = probe(source)
+        video = info.video
+        render_hw = render_shape(video.height, video.width, self.render_size)
+        carried = {} if self.guidance is None else self.guidance.tracks(source, video, pix_fmt, render_hw, self.device)
+        warm, lookahead = max(WARMUP_FRAMES, self._lookahead()), self._lookahead()
+        tb, step = video.time_base, 1 / float(video.fps or 25)
+        first_pts = self._first_pts(source, video, pix_fmt)
+        out = []
+        with nullcontext() if self.cuda else torch_threads(self.cpu_threads):
+            for fraction in fractions:
+                seconds = max(0.0, fraction * (video.duration or 0.0))
+                start = first_pts + round(max(0.0, seconds - warm * step) / tb)
+                reader = VideoReader(source, video, pix_fmt, batch_size=8, start_pts=start)
+                frames: list[Frame] = []
+                try:
+                    reader.start()
+                    after = None
+                    for f in (f for batch in reader for f in batch):
+                        frames.append(f)
+                        if after is None and (f.pts - first_pts) * tb >= seconds - step / 2:
+                            after = len(frames) - 1
+                        if after is not None and len(frames) > after + lookahead:
+                            break
+                finally:
+                    reader.close()
+                if not frames:
+                    raise InputError(f"no video frame could be decoded from {source}")
+                pick = frames[len(frames) - 1 if after is None else after]
+                frames = frames[max(0, frames.index(pick) - warm):]
+                done: list[Frame] = []
+                self._stream(_chunks(iter(frames), self._auto_batch_size(video)), done.extend, video, None, carried)
+                coloured = next(f for f in done if f.pts == pick.pts)
+                out.append((float((pick.pts - first_pts) * tb), pick, coloured))
+        return video, out
+
+    @staticmethod
+    def _first_pts(source: Path, video: VideoInfo, pix_fmt: str) -> int:
+        reader = VideoReader(source, video, pix_fmt, batch_size=1)
+        try:
+            reader.start()
+            for batch in reader:
+                return batch[0].pts
+        finally:
+            reader.close()
+        raise InputError(f"no video frame could be decoded from {source}")
 
     def settings(self) -> dict[str, Any]:
         """The settings that change the output (`RESUME_SETTINGS`), as the resume identity records them."""

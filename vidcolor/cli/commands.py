@@ -14,7 +14,7 @@ from ..media import OutputOptions, check_options, probe
 from .app import cli
 from .options import colorizer_args, encoder_options, model_options
 from .render import show_info
-from .runner import execute_eval, execute_run, print_cuts
+from .runner import execute_eval, execute_preview, execute_run, print_cuts
 
 
 @cli.command("run")
@@ -77,6 +77,25 @@ def run_command(ctx: click.Context, inputs: tuple[Path, ...], from_list: Path | 
     check_options(options)
     ctx.exit(execute_run(jobs, args, options, make_dirs=output_dir is not None,
                          debug=ctx.obj["debug"], report_path=report_path, segment_seconds=segment_seconds))
+
+
+@cli.command("preview")
+@click.argument("input", type=click.Path(path_type=Path))
+@click.option("-n", "--frames", "count", type=click.IntRange(*c.PREVIEW_FRAMES_RANGE), default=c.PREVIEW_FRAMES,
+              show_default=True, help="Frames on the sheet, spread evenly over the video.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help=f"The picture (.png, .jpg, ...). Default, beside the input: <name>{c.PREVIEW_SUFFIX}.png.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing picture.")
+@model_options
+@click.option("--pix-fmt", type=click.Choice(c.PIX_FMTS), default=c.PIX_FMT, show_default=True,
+              help="Output chroma subsampling, as for run.")
+@click.pass_context
+def preview_command(ctx: click.Context, input: Path, count: int, output: Path | None, overwrite: bool,
+                    pix_fmt: str, **model: Any) -> None:
+    """Write one picture of N frames spread over INPUT, gray beside colour, with their times: what `run`
+    would give with the same options, in seconds, before the long run."""
+    target = output or input.with_name(f"{input.stem}{c.PREVIEW_SUFFIX}.png")
+    execute_preview(input, target, count, overwrite, pix_fmt, colorizer_args(**model))
 
 
 @cli.command("info")

@@ -103,6 +103,19 @@ def execute_run(jobs: list[Job], colorizer_args: dict[str, Any], options: Output
     return 1 if any(o.status == "failed" for o in outcomes) else 0
 
 
+def execute_preview(source: Path, target: Path, count: int, overwrite: bool, pix_fmt: str,
+                    colorizer_args: dict[str, Any]) -> None:
+    """`vidcolor preview`: the sheet, then one line saying where it is."""
+    from ..pipeline import Colorizer
+    from ..preview import write_preview
+
+    if not source.is_file():
+        raise VidcolorError(f"no such file: {source}")
+    rows = write_preview(Colorizer(**colorizer_args), source, target, count, overwrite, pix_fmt)
+    click.echo(f"{target}: {rows} frame{'s' if rows != 1 else ''}, gray | colour"
+               + (f" (the video has only {rows})" if rows < count and source.suffix else ""))
+
+
 def each_on_its_own(jobs: Sequence[tuple[Path, Callable[[], Any]]], debug: bool) -> list[Any]:
     """Call each job's function; one that fails prints one error line and gives None, and the
     others go on (the batch rule of `run`, for eval and --cuts-only)."""

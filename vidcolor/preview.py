@@ -1,0 +1,110 @@
+"""`vidcolor preview`: one picture of N frames spread over a film, gray beside colour, before the long run.
+
+The frames come from `Colorizer.frames_at`, which colours them through `run`'s own stages (model, references,
+saturation, smoothing warmed up on the frames before, keyframes carried), so a sheet shows what `run` will
+give at those frames. It seeks to each one, so it takes seconds whatever the film's length.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from .color import rgb_luma
+from .colorspec import YuvSpec, rgb_frame_spec
+from .controls import PIX_FMT
+from .errors import OutputError
+from .geometry import resize
+from .media import Frame
+from .yuv import yuv_to_rgb
+
+if TYPE_CHECKING:
+    from .pipeline import Colorizer
+
+PANEL_WIDTH = 480  # px of each panel (gray, colour); the height follows the displayed aspect
+LABEL_HEIGHT = 22  # px of the band above each row that holds its time and frame number
+GAP = 4  # px between the two panels and between rows
+
+
+def sample_fractions(count: int) -> list[float]:
+    """`count` positions spread evenly over the film, each in the middle of its share (never the black first
+    frame or the fade-out at the very end)."""
+    return [(i + 0.5) / count for i in range(count)]
+
+
+def frame_rgb(frame: Frame, spec: YuvSpec, gray: bool = False) -> np.ndarray:
+    """(H,W,3) uint8 RGB of a frame's planes; `gray`: with neutral chroma (what the B&W source shows)."""
+    y = torch.from_numpy(frame.planes[0]).float()[None, None] / 255.0
+    if gray:
+        chroma = torch.full((1, 2, *y.shape[-2:]), 128 / 255.0)
+    else:
+        chroma = torch.stack([torch.from_numpy(p).float() for p in frame.planes[1:3]])[None] / 255.0
+        chroma = resize(chroma, tuple(y.shape[-2:]))
+    rgb = yuv_to_rgb(torch.cat([y, chroma], 1), spec)[0]
+    return (rgb * 255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def timestamp(seconds: float) -> str:
+    whole = int(seconds)
+    return f"{whole // 3600:02d}:{whole // 60 % 60:02d}:{whole % 60:02d}.{round((seconds - whole) * 1000) % 1000:03d}"
+
+
+def contact_sheet(rows: list[tuple[str, np.ndarray, np.ndarray]], aspect: float) -> np.ndarray:
+    """Rows of (label, gray RGB, colour RGB) -> one RGB picture: per row a label band, then the two panels."""
+    import cv2
+
+    width = PANEL_WIDTH
+    height = max(2, round(width / aspect))
+    row_h = LABEL_HEIGHT + height + GAP
+    sheet = np.full((len(rows) * row_h, 2 * width + GAP, 3), 24, np.uint8)
+    for i, (label, gray, colour) in enumerate(rows):
+        top = i * row_h
+        cv2.putText(sheet, label, (6, top + LABEL_HEIGHT - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (235, 235, 235), 1,
+                    cv2.LINE_AA)
+        for j, panel in enumerate((gray, colour)):
+            left = j * (width + GAP)
+            sheet[top + LABEL_HEIGHT:top + LABEL_HEIGHT + height, left:left + width] = cv2.resize(
+                panel, (width, height), interpolation=cv2.INTER_AREA)
+    return sheet
+
+
+def write_preview(colorizer: Colorizer, source: Path, target: Path, count: int, overwrite: bool = False,
+                  pix_fmt: str = PIX_FMT) -> int:
+    """Write the sheet of `count` frames of `source` to `target` (PNG, JPEG, ...); returns the panels' rows.
+    A video with fewer frames than `count` gives one row per frame it has."""
+    from .media import check_paths
+    from .media.still import STILL_EXTENSIONS, read_still, write_still
+
+    if target.suffix.lower() not in STILL_EXTENSIONS:
+        raise OutputError(f"a preview is a picture: name it .png or .jpg, not {target.name}")
+    check_paths(source, target, overwrite)
+    if source.suffix.lower() in STILL_EXTENSIONS:
+        still = read_still(source)
+        rgb = torch.from_numpy(still.rgb).permute(2, 0, 1)[None]
+        colour = colorizer.colorize(rgb)[0].permute(1, 2, 0).clamp(0, 1).numpy()
+        luma = rgb_luma(rgb, rgb_frame_spec(rgb.shape[-2]))[0, 0].numpy()  # the Y' that colorize keeps
+        rows = [(source.name, to_u8(np.repeat(luma[..., None], 3, 2)), to_u8(colour))]
+        aspect = still.rgb.shape[1] / still.rgb.shape[0]
+    else:
+        video, frames = colorizer.frames_at(source, sample_fractions(count), pix_fmt)
+        spec = video.color.yuv_spec
+        seen: set[int] = set()
+        rows = []
+        for seconds, src, coloured in frames:
+            if src.pts in seen:  # a short video: fewer distinct frames than asked for
+                continue
+            seen.add(src.pts)
+            index = round(seconds * float(video.fps)) if video.fps else None
+            label = f"{timestamp(seconds)}" + (f"  frame {index}" if index is not None else "")
+            rows.append((label, frame_rgb(src, spec, gray=True), frame_rgb(coloured, spec)))
+        sar = float(video.sample_aspect_ratio) if video.sample_aspect_ratio else 1.0
+        aspect = video.width * sar / video.height
+    write_still(target, contact_sheet(rows, aspect).astype(np.float32) / 255.0, np.dtype(np.uint8), None)
+    return len(rows)
+
+
+def to_u8(rgb: np.ndarray) -> np.ndarray:
+    return np.round(np.clip(rgb, 0, 1) * 255).astype(np.uint8)
