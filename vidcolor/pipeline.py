@@ -284,8 +284,8 @@ class Colorizer:
                     reader.close()
                 if not frames:
                     raise InputError(f"no video frame could be decoded from {source}")
-                pick = frames[len(frames) - 1 if after is None else after]
-                frames = frames[max(0, frames.index(pick) - warm):]
+                index = len(frames) - 1 if after is None else after
+                pick, frames = frames[index], frames[max(0, index - warm):]
                 done: list[Frame] = []
                 self._stream(_chunks(iter(frames), self._auto_batch_size(video)), done.extend, video, None, carried)
                 coloured = next(f for f in done if f.pts == pick.pts)

@@ -19,7 +19,7 @@ from .controls import PIX_FMT
 from .errors import OutputError
 from .geometry import resize
 from .media import Frame
-from .yuv import yuv_to_rgb
+from .yuv import to_uint8, yuv_to_rgb
 
 if TYPE_CHECKING:
     from .pipeline import Colorizer
@@ -43,8 +43,7 @@ def frame_rgb(frame: Frame, spec: YuvSpec, gray: bool = False) -> np.ndarray:
     else:
         chroma = torch.stack([torch.from_numpy(p).float() for p in frame.planes[1:3]])[None] / 255.0
         chroma = resize(chroma, tuple(y.shape[-2:]))
-    rgb = yuv_to_rgb(torch.cat([y, chroma], 1), spec)[0]
-    return (rgb * 255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+    return to_uint8(yuv_to_rgb(torch.cat([y, chroma], 1), spec)[0]).permute(1, 2, 0).numpy()
 
 
 def timestamp(seconds: float) -> str:
@@ -84,9 +83,9 @@ def write_preview(colorizer: Colorizer, source: Path, target: Path, count: int, 
     if source.suffix.lower() in STILL_EXTENSIONS:
         still = read_still(source)
         rgb = torch.from_numpy(still.rgb).permute(2, 0, 1)[None]
-        colour = colorizer.colorize(rgb)[0].permute(1, 2, 0).clamp(0, 1).numpy()
-        luma = rgb_luma(rgb, rgb_frame_spec(rgb.shape[-2]))[0, 0].numpy()  # the Y' that colorize keeps
-        rows = [(source.name, to_u8(np.repeat(luma[..., None], 3, 2)), to_u8(colour))]
+        colour = to_uint8(colorizer.colorize(rgb)[0]).permute(1, 2, 0).numpy()
+        luma = rgb_luma(rgb, rgb_frame_spec(rgb.shape[-2]))[0]  # the Y' that colorize keeps
+        rows = [(source.name, to_uint8(luma.expand(3, -1, -1)).permute(1, 2, 0).numpy(), colour)]
         aspect = still.rgb.shape[1] / still.rgb.shape[0]
     else:
         video, frames = colorizer.frames_at(source, sample_fractions(count), pix_fmt)
@@ -105,6 +104,3 @@ def write_preview(colorizer: Colorizer, source: Path, target: Path, count: int, 
     write_still(target, contact_sheet(rows, aspect).astype(np.float32) / 255.0, np.dtype(np.uint8), None)
     return len(rows)
 
-
-def to_u8(rgb: np.ndarray) -> np.ndarray:
-    return np.round(np.clip(rgb, 0, 1) * 255).astype(np.uint8)

@@ -31,12 +31,11 @@ def is_still(path: Path) -> bool:
 @dataclass
 class Still:
     """A decoded image: `rgb` (H,W,3) float32 in [0,1], upright; `dtype` its samples' type (uint8, uint16,
-    float32); `alpha` (H,W) in that type or None; `gray` whether it had one channel."""
+    float32); `alpha` (H,W) in that type or None."""
 
     rgb: np.ndarray
     dtype: np.dtype
     alpha: np.ndarray | None
-    gray: bool
 
     @property
     def bits(self) -> int:
@@ -64,8 +63,7 @@ def read_still(path: Path) -> Still:
         image = _with_alpha(image, cv2.imdecode(data, cv2.IMREAD_UNCHANGED))
     if image.dtype not in (np.uint8, np.uint16, np.float32):
         raise InputError(f"unsupported sample type {image.dtype} (8 or 16-bit integers or 32-bit float): {path}")
-    gray = image.ndim == 2 or image.shape[2] == 1
-    if gray:
+    if image.ndim == 2 or image.shape[2] == 1:
         image = image.reshape(image.shape[:2])
         bgr, alpha = np.repeat(image[..., None], 3, axis=2), None
     elif image.shape[2] == 4:
@@ -73,7 +71,7 @@ def read_still(path: Path) -> Still:
     else:
         bgr, alpha = image[..., :3], None
     rgb = np.ascontiguousarray(bgr[..., ::-1], dtype=np.float32) / _scale(image.dtype)
-    return Still(np.clip(rgb, 0.0, 1.0), image.dtype, alpha, gray)
+    return Still(np.clip(rgb, 0.0, 1.0), image.dtype, alpha)
 
 
 def _with_alpha(oriented: np.ndarray, raw: np.ndarray | None) -> np.ndarray:
