@@ -168,8 +168,10 @@ class VideoFacts:
 
 
 def planes_of(frame: av.VideoFrame) -> tuple[np.ndarray, ...]:
-    """A planar 8-bit frame's planes as (h, w) arrays."""
-    return tuple(np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, :p.width] for p in frame.planes)
+    """A planar frame's planes as (h, w) arrays: uint8 at 8 bits, uint16 for the `..le` formats above."""
+    dtype = np.dtype(np.uint8) if frame.format.components[0].bits <= 8 else np.dtype("<u2")
+    return tuple(np.frombuffer(p, dtype).reshape(p.height, p.line_size // dtype.itemsize)[:, :p.width]
+                 for p in frame.planes)
 
 
 def read_video_file(path: str | Path, planes: bool = False) -> VideoFacts:
@@ -214,7 +216,7 @@ def make_video():
 
 @pytest.fixture(scope="session")
 def read_video():
-    """Factory: read_video(path, planes=False) -> VideoFacts (planes: 8-bit planar formats only)."""
+    """Factory: read_video(path, planes=False) -> VideoFacts (planes: planar formats, uint8 or uint16)."""
     return read_video_file
 
 

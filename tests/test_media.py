@@ -185,7 +185,7 @@ def test_check_paths(tmp_path, clip):
 @pytest.mark.parametrize("options,message", [
     (OutputOptions(codec="nosuchcodec"), "unknown encoder"),
     (OutputOptions(codec="aac"), "not a video encoder"),
-    (OutputOptions(pix_fmt="yuv420p10le"), "unsupported pixel format"),
+    (OutputOptions(pix_fmt="rgb24"), "unsupported pixel format"),
     (OutputOptions(codec="mpeg4", pix_fmt="yuv444p"), "cannot encode yuv444p"),
 ])
 def test_check_options(options, message):

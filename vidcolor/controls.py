@@ -45,8 +45,11 @@ CRF_RANGE = (0, 51)
 PRESET = "medium"
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
                 "veryslow", "placebo")
-PIX_FMT = "yuv420p"
-PIX_FMTS = ("yuv420p", "yuv422p", "yuv444p")
+PIX_FMT_AUTO = "auto"  # the source's bit depth and chroma subsampling, where the encoder takes them (media.formats)
+PIX_FMT = PIX_FMT_AUTO
+PIX_FMTS = ("yuv420p", "yuv422p", "yuv444p", "yuv420p10le", "yuv422p10le", "yuv444p10le",
+            "yuv420p12le", "yuv422p12le", "yuv444p12le", "yuv420p16le", "yuv422p16le", "yuv444p16le")
+PIX_FMT_CHOICES = (PIX_FMT_AUTO, *PIX_FMTS)
 SUFFIX = "_color"  # film.mp4 -> film_color.mp4
 PREVIEW_SUFFIX = "_preview"  # film.mp4 -> film_preview.png
 PREVIEW_FRAMES = 8  # frames on a `vidcolor preview` sheet

@@ -1,7 +1,7 @@
 """The compute device: choosing it, moving 8-bit planes to and from it, and the automatic batch size.
 
 Kept apart from `pipeline` so the orchestration does not hold the host/device details: only
-8-bit planes cross (Y up, Cb/Cr down), pinned and asynchronous on CUDA.
+integer planes cross (Y up, Cb/Cr down), pinned and asynchronous on CUDA.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .errors import DeviceError
+from .yuv import code_scale
 
 CPU_BATCH_SIZE = 4  # batching beyond this buys nothing on CPU and only holds more frames
 CPU_BATCH_PIXELS = 4 * 1920 * 1080  # at most this many pixels a batch on CPU (4K and 8K: one frame)
@@ -50,16 +51,18 @@ def torch_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def upload_luma(planes: Sequence[np.ndarray], device: torch.device) -> torch.Tensor:
-    """Y planes as one (B,1,H,W) float tensor on `device` (code values / 255).
+def upload_luma(planes: Sequence[np.ndarray], device: torch.device, bits: int = 8) -> torch.Tensor:
+    """Y planes of `bits` (uint8 or uint16) as one (B,1,H,W) float tensor on `device` (code values / 255,
+    `yuv.code_scale`).
 
     Only Y is uploaded: the source's chroma is never used. On CUDA the planes are stacked
     into pinned memory and copied without blocking.
     """
     cuda = device.type == "cuda"
-    host = torch.empty((len(planes), 1, *planes[0].shape), dtype=torch.uint8, pin_memory=cuda)
+    dtype = torch.uint8 if planes[0].dtype == np.uint8 else torch.uint16
+    host = torch.empty((len(planes), 1, *planes[0].shape), dtype=dtype, pin_memory=cuda)
     np.stack(planes, out=host.numpy()[:, 0])
-    return host.to(device, non_blocking=True).float().div_(255.0)
+    return host.to(device, non_blocking=True).float().div_(code_scale(bits))
 
 
 def download(x: torch.Tensor) -> np.ndarray:

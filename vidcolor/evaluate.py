@@ -202,7 +202,7 @@ def find_cuts(path: str | Path, render_size: int = 256, batch: int = BATCH) -> l
         reader.start()
         for frames in reader:
             start = frames[0].pts if start is None else start
-            y = upload_luma([f.planes[0] for f in frames], torch.device("cpu"))
+            y = upload_luma([f.planes[0] for f in frames], torch.device("cpu"), frames[0].bits)
             flags = detector.update(frame_lightness(y, size, frames[0].planes[1].shape, spec)[0]).tolist()
             cuts.extend((index + i, float((frames[i].pts - start) * video.time_base))
                         for i, flag in enumerate(flags) if flag)

@@ -20,7 +20,7 @@ from .keyframes import Carried
 from .media import Frame
 from .temporal import CutDetector, Smoother
 from .upsample import guided_upsample
-from .yuv import rgb_to_yuv, to_uint8
+from .yuv import rgb_to_yuv, to_code
 
 
 @dataclass
@@ -86,5 +86,5 @@ class Finisher:
         if self.carried:
             chroma = torch.stack([self.carried[f.pts].apply(c) if f.pts in self.carried else c
                                   for f, c in zip(frames, chroma)])
-        chroma = self.download(to_uint8(chroma))
+        chroma = self.download(to_code(chroma, frames[0].bits))
         return [replace(f, planes=(f.planes[0], c[0], c[1])) for f, c in zip(frames, chroma)]

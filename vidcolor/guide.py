@@ -72,7 +72,7 @@ class Guidance:
             with contextlib.closing(reader):
                 reader.start()
                 for batch in reader:
-                    yield [f.pts for f in batch], upload_luma([f.planes[0] for f in batch], device)
+                    yield [f.pts for f in batch], upload_luma([f.planes[0] for f in batch], device, batch[0].bits)
 
         with contextlib.closing(frames(None)) as stream:
             first_pts = next(stream)[0][0]

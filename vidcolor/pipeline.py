@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +37,13 @@ from .keyframes import Carried
 from .join import join_segments
 from .media import (Frame, OutputOptions, VideoInfo, VideoReader, VideoWriter, check_frame_size, check_options,
                     check_paths, output_name, probe)
+from .media.formats import resolve_pix_fmt
 from .media.keep import plan_for
 from .media.still import METADATA_NOTE, check_still_target, is_still, output_dtype, read_still, write_still
 from .nets import for_inference
 from .result import RunResult
-from .resume import WARMUP_FRAMES, SegmentPlan, WorkFolder, job_identity, segment_frames, source_identity
+from .resume import (WARMUP_FRAMES, SegmentPlan, WorkFolder, job_identity, segment_frames, segment_suffix,
+                     source_identity)
 from .stage import StageThread
 from .temporal import make_smoother
 from .colorspec import YuvSpec, rgb_frame_spec
@@ -178,6 +181,8 @@ class Colorizer:
             return self.run_still(source, target, options.overwrite, progress, stop)
         check_options(options)
         info = probe(source)
+        options = replace(options, pix_fmt=resolve_pix_fmt(options.pix_fmt, options.codec, info.video.pix_fmt,
+                                                            info.video.width, info.video.height))
         identity = source_identity(source)
         check_paths(source, target, options.overwrite)
         check_frame_size(info.video, options)
@@ -189,7 +194,8 @@ class Colorizer:
         batch_size = self.batch_size or self._auto_batch_size(info.video)
         seg_frames = segment_frames(info.video, segment_seconds or self.segment_seconds)
         timings = {"decode": 0.0, "compute": 0.0, "finish": 0.0, "encode": 0.0, "join": 0.0}
-        with WorkFolder(target, self._identity(source, options, batch_size, seg_frames)) as work:
+        with WorkFolder(target, self._identity(source, options, batch_size, seg_frames),
+                        segment_suffix(options.codec)) as work:
             if any(s.get("pts_repaired") for s in work.segments) and not work.complete:
                 work.reset()  # timestamps were made up while decoding: seeking to them would not find the frames
             resumed_from = work.frames_done
@@ -401,7 +407,7 @@ class Colorizer:
                 start = time.perf_counter()
                 work = Work(batch)
                 if batch:
-                    y = upload_luma([f.planes[0] for f in batch], self.device)
+                    y = upload_luma([f.planes[0] for f in batch], self.device, batch[0].bits)
                     work.L_render, work.L_chroma = frame_lightness(y, render_hw, batch[0].planes[1].shape, spec)
                     work.ab = self.predict_ab(work.L_render)
                 busy += time.perf_counter() - start

@@ -19,7 +19,7 @@ from .controls import PIX_FMT
 from .errors import OutputError
 from .geometry import resize
 from .media import Frame
-from .yuv import to_uint8, yuv_to_rgb
+from .yuv import code_scale, to_uint8, yuv_to_rgb
 
 if TYPE_CHECKING:
     from .pipeline import Colorizer
@@ -37,11 +37,12 @@ def sample_fractions(count: int) -> list[float]:
 
 def frame_rgb(frame: Frame, spec: YuvSpec, gray: bool = False) -> np.ndarray:
     """(H,W,3) uint8 RGB of a frame's planes; `gray`: with neutral chroma (what the B&W source shows)."""
-    y = torch.from_numpy(frame.planes[0]).float()[None, None] / 255.0
+    scale = code_scale(frame.bits)
+    y = torch.from_numpy(frame.planes[0].astype(np.float32))[None, None] / scale
     if gray:
         chroma = torch.full((1, 2, *y.shape[-2:]), 128 / 255.0)
     else:
-        chroma = torch.stack([torch.from_numpy(p).float() for p in frame.planes[1:3]])[None] / 255.0
+        chroma = torch.stack([torch.from_numpy(p.astype(np.float32)) for p in frame.planes[1:3]])[None] / scale
         chroma = resize(chroma, tuple(y.shape[-2:]))
     return to_uint8(yuv_to_rgb(torch.cat([y, chroma], 1), spec)[0]).permute(1, 2, 0).numpy()
 

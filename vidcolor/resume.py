@@ -46,7 +46,8 @@ from .media.reader import Frame
 WORK_MARK = ".vidcolor-work"
 MANIFEST = "manifest.json"
 FORMAT = "vidcolor-work-v1"
-SEGMENT_SUFFIX = ".nut"
+SEGMENT_SUFFIX = ".nut"  # NUT holds most encoders' packets; MOV the others (ProRes, TIFF, DNxHD)
+SEGMENT_FALLBACK = ".mov"
 WARMUP_FRAMES = 10  # frames decoded and smoothed before a segment's first frame, output discarded
 # (at least the cut detector's min_interval + 2, so its state at the segment's first frame is the
 # one an uninterrupted stream would have unless two cut-like jumps fall within min_interval)
@@ -77,6 +78,21 @@ def source_identity(source: Path) -> dict[str, Any]:
     return {"path": str(source.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
+def segment_suffix(codec: str) -> str:
+    """The container of a segment encoded with `codec`: NUT where it holds it, else MOV."""
+    import io
+
+    import av
+    out = av.open(io.BytesIO(), "w", format="nut")
+    try:
+        out.add_stream(codec)
+        return SEGMENT_SUFFIX
+    except ValueError:
+        return SEGMENT_FALLBACK
+    finally:
+        out.close()
+
+
 def segment_frames(video: VideoInfo, seconds: float) -> int:
     """Frames per segment: `seconds` of video at the nominal rate (at least 1)."""
     fps = float(video.fps) if video.fps else 25.0
@@ -90,8 +106,9 @@ class WorkFolder:
     gets an OutputError) and reuses the folder only if its manifest has the same identity.
     """
 
-    def __init__(self, target: Path, identity: dict[str, Any]):
+    def __init__(self, target: Path, identity: dict[str, Any], segment_suffix: str = SEGMENT_SUFFIX):
         self.target = target
+        self.segment_suffix = segment_suffix
         self.path = work_dir(target)
         self.identity = {"format": FORMAT, **identity}
         self.segments: list[dict[str, Any]] = []
@@ -156,7 +173,7 @@ class WorkFolder:
     # -- segments ----------------------------------------------------------------------
 
     def segment_path(self, index: int) -> Path:
-        return self.path / f"segment_{index:05d}{SEGMENT_SUFFIX}"
+        return self.path / f"segment_{index:05d}{self.segment_suffix}"
 
     def add_segment(self, record: dict[str, Any], packet_times: Sequence[tuple[int, int | None, int]]) -> None:
         """Record a segment whose file is already in place (renamed there by its writer)."""

@@ -59,3 +59,16 @@ def luma_to_gray(y: torch.Tensor, spec: YuvSpec) -> torch.Tensor:
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
     """Code values / 255 -> rounded, clamped uint8 planes."""
     return (x * 255.0).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def code_scale(bits: int) -> float:
+    """What n-bit code values are divided by to give this module's units: 255 x 2^(n-8), so limited-range
+    10-bit Y 64..940 is 16/255..235/255 exactly. (Full-range white at 10 bits, 1023, reads as 1.003.)"""
+    return 255.0 * (1 << (bits - 8))
+
+
+def to_code(x: torch.Tensor, bits: int = 8) -> torch.Tensor:
+    """Code values / 255 -> rounded, clamped planes of `bits`: uint8 at 8, uint16 above."""
+    if bits == 8:
+        return to_uint8(x)
+    return (x * code_scale(bits)).round_().clamp_(0, (1 << bits) - 1).to(torch.uint16)

@@ -1,4 +1,4 @@
-"""The commands `run`, `info` and `eval`: they parse and check their options, then hand over to `runner`
+"""The commands `run`, `preview`, `info`, `formats` and `eval`: they parse and check their options, then hand over to `runner`
 (the work) or `render` (what is shown). Defaults come from `vidcolor.controls`."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from ..batch import collect_jobs, parse_shard, read_list, select_shard
 from ..media import OutputOptions, check_options, probe
 from .app import cli
 from .options import colorizer_args, encoder_options, model_options
-from .render import show_info
+from .render import show_formats, show_info
 from .runner import execute_eval, execute_preview, execute_run, print_cuts
 
 
@@ -42,8 +42,9 @@ from .runner import execute_eval, execute_preview, execute_run, print_cuts
 @click.option("--cuts-only", is_flag=True,
               help="Only print the scene cuts found (frame index and time); colorize and write nothing.")
 @encoder_options
-@click.option("--pix-fmt", type=click.Choice(c.PIX_FMTS), default=c.PIX_FMT, show_default=True,
-              help="Output chroma subsampling.")
+@click.option("--pix-fmt", type=click.Choice(c.PIX_FMT_CHOICES), default=c.PIX_FMT, show_default=True,
+              help="Output chroma subsampling and bit depth; auto: the source's, where the codec holds them "
+                   "(`vidcolor formats` lists what each codec takes).")
 @click.pass_context
 def run_command(ctx: click.Context, inputs: tuple[Path, ...], from_list: Path | None, output: Path | None,
                 output_dir: Path | None, suffix: str, shard: str | None, report_path: Path | None,
@@ -87,8 +88,8 @@ def run_command(ctx: click.Context, inputs: tuple[Path, ...], from_list: Path | 
               help=f"The picture (.png, .jpg, ...). Default, beside the input: <name>{c.PREVIEW_SUFFIX}.png.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing picture.")
 @model_options
-@click.option("--pix-fmt", type=click.Choice(c.PIX_FMTS), default=c.PIX_FMT, show_default=True,
-              help="Output chroma subsampling, as for run.")
+@click.option("--pix-fmt", type=click.Choice(c.PIX_FMT_CHOICES), default=c.PIX_FMT, show_default=True,
+              help="Output chroma subsampling and bit depth, as for run.")
 @click.pass_context
 def preview_command(ctx: click.Context, input: Path, count: int, output: Path | None, overwrite: bool,
                     pix_fmt: str, **model: Any) -> None:
@@ -103,6 +104,15 @@ def preview_command(ctx: click.Context, input: Path, count: int, output: Path | 
 def info_command(file: Path) -> None:
     """Show a video's streams, size, colour space, frame rate, frame count, rotation and audio."""
     show_info(probe(file))
+
+
+@cli.command("formats")
+def formats_command() -> None:
+    """List the video encoders this build has, the pixel formats (bit depths, chroma) each takes, and the
+    photo formats."""
+    from ..media.formats import codec_table
+    from ..media.writer import STILL_SUFFIXES
+    show_formats(codec_table(), STILL_SUFFIXES)
 
 
 @cli.command("eval")

@@ -160,3 +160,18 @@ def show_eval(rows: Sequence[dict[str, Any]], title: str, with_fps: bool, captio
 def _eval_cell(value: float, fmt: str) -> str:
     """A table cell; a metric with no value (fd_lite0 switched off, a one-frame CDC) shows as n/a."""
     return "n/a" if isinstance(value, float) and math.isnan(value) else fmt.format(value)
+
+
+def show_formats(codecs: Sequence[tuple[str, str, Sequence[str]]], stills: Sequence[str]) -> None:
+    """`vidcolor formats`: the encoders and the pixel formats each takes, and the photo formats."""
+    table = Table(title="Video encoders (--codec) and the pixel formats each takes (--pix-fmt)")
+    table.add_column("--codec")
+    table.add_column("encoder")
+    table.add_column("--pix-fmt")
+    for name, description, formats in codecs:
+        table.add_row(name, description, ", ".join(formats))
+    console = Console()
+    console.print(table)
+    console.print("--pix-fmt auto (the default) keeps the source's bit depth and chroma subsampling where the "
+                  "encoder takes them, else the nearest it takes, never fewer bits when more are on offer.")
+    console.print(f"Photos in and out: {' '.join(stills)} (8-bit; .png and .tif also 16-bit, .tif float).")

@@ -9,7 +9,6 @@ FFmpeg delays the video by a frame there).
 
 from __future__ import annotations
 
-import io
 from fractions import Fraction
 
 import av
@@ -28,11 +27,7 @@ TOP_FIRST, BOTTOM_FIRST = (2, 4), (3, 5)  # AVFieldOrder: TT, TB (top coded and 
 
 def private_options(codec: str) -> set[str]:
     """The encoder's own AVOptions (`crf`, `preset`, ...)."""
-    out = av.open(io.BytesIO(), "w", format="nut")
-    try:
-        return {o.name for o in out.add_stream(codec).codec_context.supported_options.private}
-    finally:
-        out.close()
+    return {o.name for o in av.CodecContext.create(codec, "w").supported_options.private}
 
 
 def encoder_options(codec: str, crf: int, preset: str, fmt: str | None = None, field_order: int = 0

@@ -16,8 +16,10 @@ import av
 import numpy as np
 from av.video.reformatter import ColorRange, VideoReformatter
 
+from ..controls import CODEC
 from ..stage import SourceThread
 from ..colorspec import YuvSpec
+from .formats import bits_of, resolve_pix_fmt
 from .probe import VideoInfo, open_input
 from .streams import sws_colorspace
 
@@ -28,13 +30,17 @@ class Frame:
 
     pts: int
     duration: int
-    planes: tuple[np.ndarray, ...]  # Y, Cb, Cr as uint8 (H,W), (h,w), (h,w)
+    planes: tuple[np.ndarray, ...]  # Y, Cb, Cr (H,W), (h,w), (h,w): uint8 at 8 bits, uint16 above
     keep: bool = True  # False: computed only for the smoother's state (a segment's warm-up or look-ahead), not encoded
+    bits: int = 8  # bits per sample of the planes (the working pixel format's)
 
 
 def plane_arrays(frame: av.VideoFrame) -> tuple[np.ndarray, ...]:
-    """Zero-copy views of a planar 8-bit frame's planes, without the line padding."""
-    return tuple(np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, :p.width] for p in frame.planes)
+    """Zero-copy views of a planar frame's planes, without the line padding: uint8 at 8 bits, uint16
+    (native little-endian `..le` formats) above."""
+    dtype = np.dtype(np.uint8) if frame.format.components[0].bits <= 8 else np.dtype("<u2")
+    return tuple(np.frombuffer(p, dtype).reshape(p.height, p.line_size // dtype.itemsize)[:, :p.width]
+                 for p in frame.planes)
 
 
 class VideoReader:
@@ -50,7 +56,8 @@ class VideoReader:
         segmented run). `background`: decode at a lower CPU priority than a CPU model (`stage.yield_to_model`)."""
         self.background = background
         self.video = video
-        self.pix_fmt = pix_fmt
+        self.pix_fmt = resolve_pix_fmt(pix_fmt, CODEC, video.pix_fmt, video.width, video.height)
+        self.bits = bits_of(self.pix_fmt)
         self.batch_size = batch_size
         self.container = open_input(path)
         self.stream = self.container.streams[video.index]
@@ -118,25 +125,26 @@ class VideoReader:
         if (frame.width, frame.height) != size:
             self.resized += 1
         return Frame(pts, frame.duration or self._step,
-                     plane_arrays(to_planar(frame, self.pix_fmt, self.video.color.yuv_spec, self._reformatter, size)))
+                     plane_arrays(to_planar(frame, self.pix_fmt, self.video.color.yuv_spec, self._reformatter, size)),
+                     bits=self.bits)
 
 
 def to_planar(frame: av.VideoFrame, pix_fmt: str, spec: YuvSpec, reformatter: VideoReformatter,
               size: tuple[int, int] | None = None) -> av.VideoFrame:
-    """Bring any frame to 8-bit planar `pix_fmt` (and to `size`, after a resolution change) while keeping
-    the source's Y code values.
+    """Bring any frame to planar `pix_fmt` (and to `size`, after a resolution change) while keeping
+    the source's Y code values (at `pix_fmt`'s depth).
 
-    YUV and gray frames change only bit depth and chroma subsampling (same range in and
-    out, or swscale would rescale Y); RGB frames are converted with the output's matrix.
+    YUV and gray frames change only bit depth and chroma subsampling; RGB frames are converted
+    with the output's matrix and range.
     """
     width, height = size or (frame.width, frame.height)
     if frame.format.name.replace("yuvj", "yuv") == pix_fmt and (frame.width, frame.height) == (width, height):
         return frame
-    if frame.format.is_rgb:
-        target_range = ColorRange.JPEG if spec.full_range else ColorRange.MPEG
-    else:
-        target_range = ColorRange.JPEG  # as the source range below: no range conversion
+    video_range = ColorRange.JPEG if spec.full_range else ColorRange.MPEG
+    # YUV and gray: the source's own range on both sides, so swscale never rescales Y and a change of
+    # depth is the standard one (limited range 8 -> 10 bits is x4: 235 -> 940, not 943).
+    source_range = ColorRange.JPEG if frame.format.is_rgb else video_range
     colorspace = sws_colorspace(spec)
     return reformatter.reformat(frame, width=width, height=height, format=pix_fmt, src_colorspace=colorspace,
-                                dst_colorspace=colorspace, src_color_range=ColorRange.JPEG,
-                                dst_color_range=target_range)
+                                dst_colorspace=colorspace, src_color_range=source_range,
+                                dst_color_range=video_range)

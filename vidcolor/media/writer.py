@@ -14,11 +14,12 @@ from pathlib import Path
 
 import av
 
-from ..controls import CODEC, CRF, PIX_FMT, PIX_FMTS, PRESET, SUFFIX
+from ..controls import CODEC, CRF, PIX_FMT, PRESET, SUFFIX
 from ..errors import OutputError
 from ..files import TempTarget
 from ..stage import StageThread
 from .encoder import WEBM_CODECS, add_video_stream
+from .formats import bits_of, check_codec_pix_fmt, fits, resolve_pix_fmt
 from .probe import VideoInfo
 from .reader import Frame, plane_arrays
 
@@ -71,18 +72,15 @@ def check_options(options: OutputOptions) -> None:
         raise OutputError(f"unknown encoder: {options.codec}") from exc
     if codec.type != "video":
         raise OutputError(f"not a video encoder: {options.codec}")
-    if options.pix_fmt not in PIX_FMTS:
-        raise OutputError(f"unsupported pixel format {options.pix_fmt} (use {', '.join(PIX_FMTS)})")
-    if codec.video_formats and options.pix_fmt not in {f.name for f in codec.video_formats}:
-        raise OutputError(f"{options.codec} cannot encode {options.pix_fmt}")
+    check_codec_pix_fmt(options.codec, options.pix_fmt)
 
 
 def check_frame_size(video: VideoInfo, options: OutputOptions) -> None:
     """Subsampled chroma needs even sides; say so before any work instead of failing in the encoder."""
-    odd_width, odd_height = video.width % 2, video.height % 2
-    if (options.pix_fmt == "yuv420p" and (odd_width or odd_height)) or (options.pix_fmt == "yuv422p" and odd_width):
+    if not fits(options.pix_fmt, video.width, video.height):
+        full = "yuv444p" if bits_of(options.pix_fmt) == 8 else f"yuv444p{bits_of(options.pix_fmt)}le"
         raise OutputError(f"{video.width}x{video.height} video cannot be encoded as {options.pix_fmt} "
-                          f"(its chroma needs even sides): use --pix-fmt yuv444p")
+                          f"(its chroma needs even sides): use --pix-fmt {full}")
 
 
 class VideoWriter:
@@ -101,9 +99,10 @@ class VideoWriter:
             self.container = av.open(str(self._file.temp), "w")
         except (av.FFmpegError, ValueError, OSError) as exc:
             raise OutputError(f"cannot write {self.name}: {exc}") from exc
+        pix_fmt = resolve_pix_fmt(options.pix_fmt, options.codec, video.pix_fmt, video.width, video.height)
         try:
             self.stream = add_video_stream(self.container, video, options.codec, options.crf, options.preset,
-                                           options.pix_fmt, fmt)
+                                           pix_fmt, fmt)
         except BaseException:
             self._discard()
             raise
