@@ -371,6 +371,10 @@ def test_pick_best_checkpoint_by_validation():
     # fd_lite0 switched on part-way: only the checkpoints that have it compete.
     mixed = [no_fd[3]] + rows[1:3]
     assert pick_best(mixed)["step"] == 300
+    # Checkpoints with CF_FLOOR of the truth's colourfulness win over more muted ones with a lower fd_lite0.
+    coloured = [r | {"val_colorfulness": cf, "val_colorfulness_truth": 40.0} for r, cf in zip(rows, (40, 20, 30, 33))]
+    assert pick_best(coloured)["step"] == 400
+    assert pick_best([r | {"val_colorfulness": 10.0, "val_colorfulness_truth": 40.0} for r in rows])["step"] == 300
 
 
 def test_export_best_and_resume_overrides(photo_pack, tmp_path):

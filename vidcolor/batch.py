@@ -21,9 +21,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import VidcolorError
-from .files import write_atomic
 from .controls import CODEC, SUFFIX
+from .errors import InputError, VidcolorError
+from .files import write_atomic
+from .media.sequence import folder_pattern
 from .media.writer import STILL_SUFFIXES, output_name
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".ts",
@@ -37,6 +38,7 @@ class Job:
     input: Path
     output: Path
     conflict: str | None = None  # why this job may not run (its output is another input's), found before any work
+    make_folder: bool = False  # the output's folder is made for it (a sequence folder's `<folder>_color/`)
 
 
 def output_key(path: Path) -> str:
@@ -90,7 +92,7 @@ def _folder_videos(folder: Path, suffix: str) -> list[Path]:
 
 
 def collect_jobs(inputs: Iterable[Path], output: Path | None = None, output_dir: Path | None = None,
-                 suffix: str = SUFFIX, codec: str = CODEC) -> list[Job]:
+                 suffix: str = SUFFIX, codec: str = CODEC, sequence: bool = False) -> list[Job]:
     """Expand inputs (see the module doc) and name each output.
 
     A folder's relative sub-folders are kept under `output_dir`; without `output_dir` each
@@ -116,7 +118,16 @@ def collect_jobs(inputs: Iterable[Path], output: Path | None = None, output_dir:
         jobs.append(Job(path, target))
 
     for item in inputs:
-        if item.is_dir():
+        if item.is_dir() and sequence:  # the folder's numbered frames are one film
+            try:
+                pattern = folder_pattern(item)
+            except InputError as exc:
+                jobs.append(Job(item, item, conflict=str(exc)))
+                continue
+            name = output_dir / item.name if output_dir is not None else item.with_name(item.name + suffix)
+            jobs.append(Job(pattern, output or name / pattern.name, make_folder=output is None))
+            seen.add(pattern.resolve())
+        elif item.is_dir():
             for path in _folder_videos(item, suffix):
                 add(path, item)
         elif _is_glob(item):

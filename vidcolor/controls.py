@@ -56,6 +56,7 @@ PREVIEW_FRAMES = 8  # frames on a `vidcolor preview` sheet
 PREVIEW_FRAMES_RANGE = (1, 64)
 QSCALE_RANGE = (1, 31)  # fixed quantiser of encoders without crf (MPEG-2 ...): --crf / 6, so crf 18 -> 3
 LOSSLESS_AUDIO_CODECS = ("flac", "alac")  # for audio the output container cannot hold, tried in this order
+SEQUENCE_FPS = 24.0  # frame rate of image-sequence inputs (--fps)
 FPS_RANGE = (1.0, 300.0)  # frame rates outside it are a container's mistake (raw DV: 60000), not the video's
 SEGMENT_SECONDS = 30.0  # resumable segments
 SEGMENT_SECONDS_RANGE = (1.0, 86400.0)

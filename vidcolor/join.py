@@ -19,6 +19,7 @@ import av
 from .errors import OutputError
 from .media.probe import VideoInfo, open_input
 from .media.keep import CHAPTER_FORMATS, OutputPlan, add_lossless_audio, content_tags, stream_tags
+from .media.sequence import write_frames
 from .media.streams import tag_video_stream
 from .media.writer import temp_target
 from .resume import WorkFolder
@@ -52,7 +53,7 @@ def join_segments(work: WorkFolder, source: Path, video: VideoInfo, plan: Output
     streams copied packet for packet or transcoded losslessly, tags, chapters, attachments, timecode."""
     target = work.target
     try:
-        with temp_target(target) as temp, open_input(source) as src, \
+        with temp_target(target) as temp, open_input(source, video.fps) as src, \
                 av.open(str(work.path / work.segments[0]["file"])) as first:
             out = av.open(str(temp), "w")
             try:
@@ -141,3 +142,14 @@ def _source_packets(src: av.container.InputContainer, outputs: dict[int, av.stre
         else:
             packet.stream = outputs[index]
             yield packet
+
+
+def join_frames(work: WorkFolder, first: int) -> None:
+    """An image-sequence output: each segment packet is one whole image file, written under its number
+    from `first` on (`media.sequence.write_frames`: hidden folder first, then moved into place)."""
+    def images() -> Iterator[bytes]:
+        for segment in work.segments:
+            with av.open(str(work.path / segment["file"])) as container:
+                yield from (bytes(p) for p in container.demux(container.streams.video[0]) if p.size)
+
+    write_frames(images(), work.target, first)

@@ -34,10 +34,12 @@ from .finish import Finisher, Work, chroma_from_lab
 from .geometry import pad_to_multiple, render_shape
 from .guide import Guidance
 from .keyframes import Carried
-from .join import join_segments
+from .join import join_frames, join_segments
 from .media import (Frame, OutputOptions, VideoInfo, VideoReader, VideoWriter, check_frame_size, check_options,
                     check_paths, output_name, probe)
 from .media.formats import resolve_pix_fmt
+from .media.sequence import (VIDEO_START_NUMBER, check_target, find as find_sequence, is_pattern, is_sequence_target,
+                             sequence_options, sequence_plan)
 from .media.keep import plan_for
 from .media.still import METADATA_NOTE, check_still_target, is_still, output_dtype, read_still, write_still
 from .nets import for_inference
@@ -160,7 +162,7 @@ class Colorizer:
 
     def run(self, input: str | Path, output: str | Path | None = None, options: OutputOptions | None = None,
             progress: ProgressCallback | None = None, segment_seconds: float | None = None,
-            stop: threading.Event | None = None) -> RunResult:
+            stop: threading.Event | None = None, fps: float | None = None) -> RunResult:
         """Colorize one video file into `output` (default `<name>_color.<ext>` beside it).
 
         Setting `stop` (from a signal handler, another thread) interrupts the run at the next
@@ -173,20 +175,32 @@ class Colorizer:
         interrupted continues from its last finished segment when called again with the same
         arguments. The segments and the source's audio/subtitles are then joined without
         re-encoding. On failure the work folder is kept only if it holds finished segments.
+
+        A printf pattern (`reel1_%06d.dpx`) as `input` is an image sequence read at `fps` (default
+        `controls.SEQUENCE_FPS`); as `output`, frames written as numbered DPX/TIFF/PNG files at the
+        input's bit depth (`media.sequence`).
         """
         options = options or OutputOptions()
         source = Path(input)
         target = Path(output) if output is not None else source.with_name(output_name(source, codec=options.codec))
         if is_still(source):
             return self.run_still(source, target, options.overwrite, progress, stop)
-        check_options(options)
-        info = probe(source)
+        to_frames = is_sequence_target(target)
+        if not to_frames:
+            check_options(options)
+        info = probe(source, fps)
         options = replace(options, pix_fmt=resolve_pix_fmt(options.pix_fmt, options.codec, info.video.pix_fmt,
                                                             info.video.width, info.video.height))
         identity = source_identity(source)
-        check_paths(source, target, options.overwrite)
-        check_frame_size(info.video, options)
-        plan = plan_for(source, info.video, target, options)  # every stream checked in memory, before any work
+        first_number = find_sequence(source).first if is_pattern(source) else VIDEO_START_NUMBER
+        if to_frames:
+            options = sequence_options(options, target, info.video)
+            check_target(target, first_number, info.video.frames or 1, options.overwrite)
+            plan = sequence_plan(info)
+        else:
+            check_paths(source, target, options.overwrite)
+            check_frame_size(info.video, options)
+            plan = plan_for(source, info.video, target, options)  # every stream checked in memory, before any work
         start = time.perf_counter()
         render_hw = render_shape(info.video.height, info.video.width, self.render_size)
         carried = {} if self.guidance is None else self.guidance.tracks(source, info.video, options.pix_fmt,
@@ -194,7 +208,7 @@ class Colorizer:
         batch_size = self.batch_size or self._auto_batch_size(info.video)
         seg_frames = segment_frames(info.video, segment_seconds or self.segment_seconds)
         timings = {"decode": 0.0, "compute": 0.0, "finish": 0.0, "encode": 0.0, "join": 0.0}
-        with WorkFolder(target, self._identity(source, options, batch_size, seg_frames),
+        with WorkFolder(target, self._identity(source, options, batch_size, seg_frames, info.video),
                         segment_suffix(options.codec)) as work:
             if any(s.get("pts_repaired") for s in work.segments) and not work.complete:
                 work.reset()  # timestamps were made up while decoding: seeking to them would not find the frames
@@ -204,7 +218,10 @@ class Colorizer:
                     self._encode_segments(source, info.video, options, batch_size, seg_frames, work, timings,
                                           progress, stop, plan.format, carried)
                 joined = time.perf_counter()
-                join_segments(work, source, info.video, plan)
+                if to_frames:
+                    join_frames(work, first_number)
+                else:
+                    join_segments(work, source, info.video, plan)
                 timings["join"] = time.perf_counter() - joined
             except BaseException:
                 if not work.segments:
@@ -313,9 +330,13 @@ class Colorizer:
         """The settings that change the output (`RESUME_SETTINGS`), as the resume identity records them."""
         return {name: getattr(self, name) for name in RESUME_SETTINGS}
 
-    def _identity(self, source: Path, options: OutputOptions, batch_size: int, seg_frames: int) -> dict:
-        """What must match for a work folder to be reused (`resume.job_identity`)."""
+    def _identity(self, source: Path, options: OutputOptions, batch_size: int, seg_frames: int,
+                  video: VideoInfo | None = None) -> dict:
+        """What must match for a work folder to be reused (`resume.job_identity`); an image sequence's
+        frame rate (`--fps`) too, since it sets the segments' timestamps."""
         output = {name: getattr(options, name) for name in RESUME_OUTPUT}
+        if is_pattern(source) and video is not None:
+            output["sequence_fps"] = str(video.fps)
         return job_identity(source, self.model_path, self.device.type, self.settings(), output, batch_size,
                             seg_frames, self._lookahead())
 

@@ -76,12 +76,12 @@ def write_preview(colorizer: Colorizer, source: Path, target: Path, count: int, 
     """Write the sheet of `count` frames of `source` to `target` (PNG, JPEG, ...); returns the panels' rows.
     A video with fewer frames than `count` gives one row per frame it has."""
     from .media import check_paths
-    from .media.still import STILL_EXTENSIONS, read_still, write_still
+    from .media.still import STILL_EXTENSIONS, is_still, read_still, write_still
 
     if target.suffix.lower() not in STILL_EXTENSIONS:
         raise OutputError(f"a preview is a picture: name it .png or .jpg, not {target.name}")
     check_paths(source, target, overwrite)
-    if source.suffix.lower() in STILL_EXTENSIONS:
+    if is_still(source):
         still = read_still(source)
         rgb = torch.from_numpy(still.rgb).permute(2, 0, 1)[None]
         colour = to_uint8(colorizer.colorize(rgb)[0]).permute(1, 2, 0).numpy()

@@ -42,6 +42,7 @@ from .errors import OutputError
 from .files import write_atomic
 from .media.probe import VideoInfo
 from .media.reader import Frame
+from .media.sequence import find as find_sequence, is_pattern
 
 WORK_MARK = ".vidcolor-work"
 MANIFEST = "manifest.json"
@@ -74,6 +75,8 @@ def file_sha256(path: Path) -> str:
 
 
 def source_identity(source: Path) -> dict[str, Any]:
+    if is_pattern(source):
+        return find_sequence(source).identity()
     stat = source.stat()
     return {"path": str(source.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 

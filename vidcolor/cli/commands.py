@@ -45,11 +45,16 @@ from .runner import execute_eval, execute_preview, execute_run, print_cuts
 @click.option("--pix-fmt", type=click.Choice(c.PIX_FMT_CHOICES), default=c.PIX_FMT, show_default=True,
               help="Output chroma subsampling and bit depth; auto: the source's, where the codec holds them "
                    "(`vidcolor formats` lists what each codec takes).")
+@click.option("--sequence", is_flag=True,
+              help="Folder inputs are image sequences: each folder's numbered DPX/TIFF/PNG frames are one film "
+                   "(written to <folder>_color/ unless -o names a pattern or a video).")
+@click.option("--fps", type=click.FloatRange(*c.FPS_RANGE), default=c.SEQUENCE_FPS, show_default=True,
+              help="Frame rate of image-sequence inputs (patterns such as 'scans/reel1_%06d.dpx', or --sequence).")
 @click.pass_context
 def run_command(ctx: click.Context, inputs: tuple[Path, ...], from_list: Path | None, output: Path | None,
                 output_dir: Path | None, suffix: str, shard: str | None, report_path: Path | None,
                 segment_seconds: float, overwrite: bool, cuts_only: bool, codec: str, crf: int, preset: str,
-                pix_fmt: str, **model: Any) -> None:
+                pix_fmt: str, sequence: bool, fps: float, **model: Any) -> None:
     """Colorize video files, folders of videos and glob patterns.
 
     A run killed or interrupted part-way resumes from its last finished segment when the same
@@ -64,9 +69,9 @@ def run_command(ctx: click.Context, inputs: tuple[Path, ...], from_list: Path | 
     args = colorizer_args(**model)
     if cuts_only:
         ctx.exit(print_cuts(collect_jobs(inputs, None, None), args["render_size"], ctx.obj["debug"]))
-    if output is not None and (output_dir is not None or len(inputs) > 1 or inputs[0].is_dir()):
+    if output is not None and (output_dir is not None or len(inputs) > 1 or (inputs[0].is_dir() and not sequence)):
         raise click.UsageError("-o/--output takes a single input file (use --output-dir for several)")
-    jobs = collect_jobs(inputs, output, output_dir, suffix, codec)
+    jobs = collect_jobs(inputs, output, output_dir, suffix, codec, sequence)
     if not jobs:
         raise click.UsageError("no video or image files found in the given folders")
     if shard is not None:
@@ -77,7 +82,7 @@ def run_command(ctx: click.Context, inputs: tuple[Path, ...], from_list: Path | 
     options = OutputOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, overwrite=overwrite)
     check_options(options)
     ctx.exit(execute_run(jobs, args, options, make_dirs=output_dir is not None,
-                         debug=ctx.obj["debug"], report_path=report_path, segment_seconds=segment_seconds))
+                         debug=ctx.obj["debug"], report_path=report_path, segment_seconds=segment_seconds, fps=fps))
 
 
 @cli.command("preview")
@@ -95,7 +100,8 @@ def preview_command(ctx: click.Context, input: Path, count: int, output: Path | 
                     pix_fmt: str, **model: Any) -> None:
     """Write one picture of N frames spread over INPUT, gray beside colour, with their times: what `run`
     would give with the same options, in seconds, before the long run."""
-    target = output or input.with_name(f"{input.stem}{c.PREVIEW_SUFFIX}.png")
+    stem = input.name.split("%")[0].rstrip("_-. ") or "sequence" if "%" in input.name else input.stem
+    target = output or input.with_name(f"{stem}{c.PREVIEW_SUFFIX}.png")
     execute_preview(input, target, count, overwrite, pix_fmt, colorizer_args(**model))
 
 

@@ -16,6 +16,7 @@ from rich.markup import escape
 from ..batch import Job, Outcome, write_report
 from ..errors import VidcolorError
 from ..media import OutputOptions
+from ..media.sequence import is_pattern, output_exists
 from ..media.writer import output_name
 from .render import one_line, print_error, print_note, progress_bar, result_message, show_eval, show_outcomes, \
     stderr_console
@@ -46,7 +47,7 @@ def deferred_interrupt() -> Iterator[threading.Event]:
 
 def execute_run(jobs: list[Job], colorizer_args: dict[str, Any], options: OutputOptions,
                 make_dirs: bool = False, debug: bool = False, report_path: Path | None = None,
-                segment_seconds: float | None = None) -> int:
+                segment_seconds: float | None = None, fps: float | None = None) -> int:
     """Colorize every job, never stopping at a failed one; returns the exit code (1 if any failed).
 
     Ctrl-C stops the batch: the report so far is written (the current file as "interrupted")
@@ -67,7 +68,7 @@ def execute_run(jobs: list[Job], colorizer_args: dict[str, Any], options: Output
                 if job.conflict is not None:
                     outcomes.append(Outcome(job, "failed", one_line(job.conflict)))
                     continue
-                if job.output.exists() and not options.overwrite and job.output.resolve() != job.input.resolve():
+                if output_exists(job.output) and not options.overwrite and job.output.resolve() != job.input.resolve():
                     outcomes.append(Outcome(job, "skipped", f"output exists (use --overwrite): {job.output}"))
                     continue
                 task = progress.add_task(job.input.name, total=None)
@@ -76,10 +77,10 @@ def execute_run(jobs: list[Job], colorizer_args: dict[str, Any], options: Output
                     progress.update(task, completed=done, total=total)
 
                 try:
-                    if make_dirs:
+                    if make_dirs or job.make_folder:
                         job.output.parent.mkdir(parents=True, exist_ok=True)
                     result = colorizer.run(job.input, job.output, options, show, segment_seconds=segment_seconds,
-                                           stop=stop)
+                                           stop=stop, fps=fps)
                 except KeyboardInterrupt:
                     outcomes.append(Outcome(job, "interrupted", "interrupted"))
                     kept = work_dir(job.output)
@@ -109,7 +110,7 @@ def execute_preview(source: Path, target: Path, count: int, overwrite: bool, pix
     from ..pipeline import Colorizer
     from ..preview import write_preview
 
-    if not source.is_file():
+    if not source.is_file() and not is_pattern(source):
         raise VidcolorError(f"no such file: {source}")
     rows = write_preview(Colorizer(**colorizer_args), source, target, count, overwrite, pix_fmt)
     click.echo(f"{target}: {rows} frame{'s' if rows != 1 else ''}, gray | colour"

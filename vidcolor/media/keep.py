@@ -216,5 +216,5 @@ def plan_for(source: Path, video: VideoInfo, target: Path, options: Any) -> Outp
     def video_trial(out: av.container.OutputContainer) -> None:
         add_video_stream(out, video, options.codec, options.crf, options.preset, options.pix_fmt, fmt)
 
-    with open_input(source) as src:
+    with open_input(source, video.fps) as src:
         return plan_output(src, video.index, target, video_trial)

@@ -18,8 +18,9 @@ from av.sidedata.sidedata import Type as SideDataType
 from av.video.reformatter import ColorPrimaries, ColorRange, ColorTrc
 
 from ..colorspec import YuvSpec, untagged_matrix
-from ..controls import FPS_RANGE
+from ..controls import FPS_RANGE, SEQUENCE_FPS
 from ..errors import InputError
+from .sequence import find as find_sequence, is_pattern
 
 # Pixel formats that are full range whatever the range tag says (FFmpeg's convention).
 FULL_RANGE_FORMATS = ("yuvj", "gray")
@@ -162,8 +163,17 @@ class MediaInfo:
         return [s for s in self.streams if s.type == "audio"]
 
 
-def open_input(path: Path) -> av.container.InputContainer:
-    """Open for reading, turning FFmpeg's failures into one-line InputErrors."""
+def open_input(path: Path, rate: Fraction | float | None = None) -> av.container.InputContainer:
+    """Open for reading, turning FFmpeg's failures into one-line InputErrors. A printf pattern
+    (`reel1_%06d.dpx`) is an image sequence (`media.sequence`), read at `rate` frames a second."""
+    if is_pattern(path):
+        seq = find_sequence(path)
+        try:
+            return av.open(str(path), format="image2", metadata_errors="replace",
+                           options={"framerate": str(Fraction(rate or SEQUENCE_FPS).limit_denominator(1001)),
+                                    "start_number": str(seq.first)})
+        except (av.FFmpegError, OSError) as exc:
+            raise InputError(f"cannot read the image sequence {path}: {exc}") from exc
     if not path.exists():
         raise InputError(f"no such file: {path}")
     if not path.is_file():
@@ -250,24 +260,27 @@ def video_duration(container: av.container.InputContainer, stream: av.video.Vide
     return (total - offset if total and total > offset else total), True
 
 
-def probe(path: str | Path) -> MediaInfo:
-    """Read the container header and decode the first frame (rotation and colour tags live there)."""
+def probe(path: str | Path, rate: float | None = None) -> MediaInfo:
+    """Read the container header and decode the first frame (rotation and colour tags live there).
+    `rate`: the frame rate of an image sequence (default `controls.SEQUENCE_FPS`)."""
     path = Path(path)
-    with open_input(path) as container:
+    seq = find_sequence(path) if is_pattern(path) else None
+    with open_input(path, rate) as container:
         if not container.streams.video:
             raise InputError(f"no video stream in {path}")
         stream = container.streams.video[0]
         first = _first_frame(container, stream)
         if first is None:
             raise InputError(f"no video frame could be decoded from {path}")
-        matrix = first.side_data.get(SideDataType.DISPLAYMATRIX)
+        matrix = _display_matrix(first)
         ctx = stream.codec_context
         fps = plausible_rate(stream)
         container_duration = _seconds(container.duration, Fraction(1, av.time_base))
         duration, estimated = video_duration(container, stream)
         video = VideoInfo(
             index=stream.index, codec=ctx.name, width=ctx.width, height=ctx.height,
-            pix_fmt=first.format.name, fps=fps, time_base=stream.time_base, frames=stream.frames,
+            pix_fmt=first.format.name, fps=fps, time_base=stream.time_base,
+            frames=seq.count if seq else stream.frames,
             duration=duration, rotation=first.rotation, sample_aspect_ratio=ctx.sample_aspect_ratio,
             display_matrix=tuple(np.frombuffer(matrix, np.int32).tolist()) if matrix is not None else None,
             color=resolve_color(first.colorspace, first.color_range, first.color_primaries,
@@ -277,10 +290,22 @@ def probe(path: str | Path) -> MediaInfo:
         )
         others = [StreamInfo(s.index, s.type, _stream_codec(s), s.language, _stream_detail(s), dict(s.metadata))
                   for s in container.streams if s.index != stream.index]
-        return MediaInfo(path=path, format=container.format.name, size=path.stat().st_size,
+        return MediaInfo(path=path, format=container.format.name,
+                         size=seq.identity()["size"] if seq else path.stat().st_size,
                          duration=container_duration, bit_rate=container.bit_rate or None, video=video,
                          streams=others, tags=dict(container.metadata), chapters=len(container.chapters()),
-                         truncated=truncation(path, container.format.name), video_tags=dict(stream.metadata))
+                         truncated=None if seq else truncation(path, container.format.name),
+                         video_tags=dict(stream.metadata))
+
+
+def _display_matrix(frame: av.VideoFrame) -> bytes | None:
+    """The frame's display matrix; None also when PyAV cannot list its side data (a TIFF's ICC profile
+    is a side-data type PyAV 18 has no name for: 'ValueError: 31 is not a valid Type')."""
+    try:
+        matrix = frame.side_data.get(SideDataType.DISPLAYMATRIX)
+    except ValueError:
+        return None
+    return None if matrix is None else bytes(matrix)
 
 
 def _first_frame(container: av.container.InputContainer, stream: av.video.VideoStream

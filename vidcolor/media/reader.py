@@ -17,10 +17,12 @@ import numpy as np
 from av.video.reformatter import ColorRange, VideoReformatter
 
 from ..controls import CODEC
+from ..errors import InputError
 from ..stage import SourceThread
 from ..colorspec import YuvSpec
 from .formats import bits_of, resolve_pix_fmt
 from .probe import VideoInfo, open_input
+from .sequence import is_pattern
 from .streams import sws_colorspace
 
 
@@ -59,7 +61,8 @@ class VideoReader:
         self.pix_fmt = resolve_pix_fmt(pix_fmt, CODEC, video.pix_fmt, video.width, video.height)
         self.bits = bits_of(self.pix_fmt)
         self.batch_size = batch_size
-        self.container = open_input(path)
+        self.container = open_input(path, video.fps)
+        self.sequence = is_pattern(path)  # frames of an image sequence must all have one size
         self.stream = self.container.streams[video.index]
         self.stream.thread_type = "AUTO"
         self.start_pts = start_pts
@@ -123,6 +126,9 @@ class VideoReader:
         self._last_pts = pts
         size = (self.video.width, self.video.height)
         if (frame.width, frame.height) != size:
+            if self.sequence:
+                raise InputError(f"frame {self.frames_decoded - 1} of the sequence is {frame.width}x{frame.height}, "
+                                 f"the first {size[0]}x{size[1]}: a sequence's frames must all have one size")
             self.resized += 1
         return Frame(pts, frame.duration or self._step,
                      plane_arrays(to_planar(frame, self.pix_fmt, self.video.color.yuv_spec, self._reformatter, size)),

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, OutputError
+from .sequence import is_pattern
 from .writer import STILL_SUFFIXES, temp_target
 
 STILL_EXTENSIONS = frozenset(STILL_SUFFIXES)
@@ -25,7 +26,8 @@ METADATA_NOTE = "EXIF, ICC profile and other image metadata are not copied"
 
 
 def is_still(path: Path) -> bool:
-    return Path(path).suffix.lower() in STILL_EXTENSIONS
+    """A photo (by its suffix); a printf pattern of photos is an image sequence, not a photo."""
+    return Path(path).suffix.lower() in STILL_EXTENSIONS and not is_pattern(path)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
+from av.video.reformatter import ColorRange
 
 from ..controls import CODEC, CRF, PIX_FMT, PRESET, SUFFIX
 from ..errors import OutputError
@@ -20,6 +21,8 @@ from ..files import TempTarget
 from ..stage import StageThread
 from .encoder import WEBM_CODECS, add_video_stream
 from .formats import bits_of, check_codec_pix_fmt, fits, resolve_pix_fmt
+from .sequence import IMAGE_PIX_FMTS, image_pix_fmt, is_pattern, output_pattern
+from .streams import sws_colorspace
 from .probe import VideoInfo
 from .reader import Frame, plane_arrays
 
@@ -42,6 +45,8 @@ class OutputOptions:
 def output_name(source: Path, suffix: str = SUFFIX, codec: str = CODEC) -> str:
     """`film.mp4` -> `film_color.mp4`, `photo.tif` -> `photo_color.tif`. Other containers get Matroska, and the source's extension stays in the
     name (`tape.avi` -> `tape_avi_color.mkv`), so `tape.avi` and `tape.ts` never share an output."""
+    if is_pattern(source):
+        return output_pattern(source, suffix).name
     ext = source.suffix.lower()
     if ext in KEPT_SUFFIXES or ext in STILL_SUFFIXES or (ext == ".webm" and codec in WEBM_CODECS):
         return f"{source.stem}{suffix}{ext}"
@@ -99,7 +104,12 @@ class VideoWriter:
             self.container = av.open(str(self._file.temp), "w")
         except (av.FFmpegError, ValueError, OSError) as exc:
             raise OutputError(f"cannot write {self.name}: {exc}") from exc
-        pix_fmt = resolve_pix_fmt(options.pix_fmt, options.codec, video.pix_fmt, video.width, video.height)
+        # The planes' format; an image encoder (a sequence's segments) gets them as RGB of the same depth.
+        self.planes_fmt = resolve_pix_fmt(options.pix_fmt, options.codec, video.pix_fmt, video.width, video.height)
+        pix_fmt = self.planes_fmt
+        if options.codec in IMAGE_PIX_FMTS:
+            pix_fmt = image_pix_fmt(options.codec, bits_of(self.planes_fmt))
+        self.spec = video.color.yuv_spec
         try:
             self.stream = add_video_stream(self.container, video, options.codec, options.crf, options.preset,
                                            pix_fmt, fmt)
@@ -189,9 +199,14 @@ class VideoWriter:
         return value if self._ticks == 1 else round(value * self._ticks)
 
     def _video_frame(self, frame: Frame) -> av.VideoFrame:
-        out = av.VideoFrame(self.stream.width, self.stream.height, self.stream.pix_fmt)
+        out = av.VideoFrame(self.stream.width, self.stream.height, self.planes_fmt)
         for view, plane in zip(plane_arrays(out), frame.planes):
             view[...] = plane
+        if self.stream.pix_fmt != self.planes_fmt:  # to an image encoder's RGB, with the planes' matrix and range
+            colorspace = sws_colorspace(self.spec)
+            out = out.reformat(format=self.stream.pix_fmt, src_colorspace=colorspace, dst_colorspace=colorspace,
+                               src_color_range=ColorRange.JPEG if self.spec.full_range else ColorRange.MPEG,
+                               dst_color_range=ColorRange.JPEG)
         out.pts, out.duration = self._encoder_ticks(frame.pts), self._encoder_ticks(frame.duration)
         out.time_base = self.stream.codec_context.time_base
         return out
