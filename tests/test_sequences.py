@@ -143,3 +143,9 @@ def test_bad_sequences_each_get_one_line(tmp_path, make_model):
     assert not (tmp_path / "mixed_color").exists() and not list((tmp_path / "mixed").glob("*_color*"))
     result = CliRunner().invoke(cli, ["run", str(tmp_path / "gap" / "g_%02d.png"), "--fps", "0"])
     assert result.exit_code == 2 and "--fps" in result.output
+
+
+def test_a_scan_folder_without_sequence_flag_gets_a_hint(tmp_path):
+    write_sequence(tmp_path / "reel", "r_%04d.dpx", "dpx", "rgb24", 8, count=24)
+    result = CliRunner().invoke(cli, ["run", str(tmp_path / "reel")])
+    assert result.exit_code == 2 and "looks like an image sequence (r_%04d.dpx, 24 frames): add --sequence" in result.output

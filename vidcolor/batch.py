@@ -24,7 +24,7 @@ from typing import Any
 from .controls import CODEC, SUFFIX
 from .errors import InputError, VidcolorError
 from .files import write_atomic
-from .media.sequence import folder_pattern
+from .media.sequence import find as find_sequence, folder_pattern
 from .media.writer import STILL_SUFFIXES, output_name
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".ts",
@@ -144,6 +144,22 @@ def collect_jobs(inputs: Iterable[Path], output: Path | None = None, output_dir:
         else:
             add(item, None)
     return mark_collisions(jobs)
+
+
+SEQUENCE_HINT_FRAMES = 24  # numbered frames in a folder that make it look like a film scan
+
+
+def sequence_hint(folder: Path) -> str | None:
+    """A note when a folder given without --sequence holds one numbered sequence of many frames: its
+    PNG/TIFF frames would each be coloured as a photo, its DPX frames not at all."""
+    try:
+        found = find_sequence(folder_pattern(folder))
+    except VidcolorError:
+        return None
+    if found.count < SEQUENCE_HINT_FRAMES:
+        return None
+    return (f"{folder} looks like an image sequence ({found.pattern.name}, {found.count} frames): add --sequence "
+            f"to colour it as one film")
 
 
 def _glob_root(pattern: Path) -> Path:

@@ -9,11 +9,11 @@ from typing import Any
 import click
 
 from .. import controls as c
-from ..batch import collect_jobs, parse_shard, read_list, select_shard
+from ..batch import collect_jobs, parse_shard, read_list, select_shard, sequence_hint
 from ..media import OutputOptions, check_options, probe
 from .app import cli
 from .options import colorizer_args, encoder_options, model_options
-from .render import show_formats, show_info
+from .render import print_note, show_formats, show_info
 from .runner import execute_eval, execute_preview, execute_run, print_cuts
 
 
@@ -72,8 +72,12 @@ def run_command(ctx: click.Context, inputs: tuple[Path, ...], from_list: Path | 
     if output is not None and (output_dir is not None or len(inputs) > 1 or (inputs[0].is_dir() and not sequence)):
         raise click.UsageError("-o/--output takes a single input file (use --output-dir for several)")
     jobs = collect_jobs(inputs, output, output_dir, suffix, codec, sequence)
+    hints = [] if sequence else [h for item in inputs if item.is_dir() and (h := sequence_hint(item))]
+    for hint in hints:
+        print_note(hint)
     if not jobs:
-        raise click.UsageError("no video or image files found in the given folders")
+        raise click.UsageError("no video or image files found in the given folders"
+                               + (" (for image sequences add --sequence)" if hints else ""))
     if shard is not None:
         try:
             jobs = select_shard(jobs, *parse_shard(shard))
