@@ -34,7 +34,10 @@ def command(source: Path, target: Path, model: Path, *extra: str) -> list[str]:
 
 def start(args: list[str]) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # SIGINT back to its default in the child: under `cmd &` (a background job) it is inherited as ignored, and
+    # vidcolor rightly leaves an ignored SIGINT alone, so the Ctrl-C test would see an uninterrupted run.
+    return subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def finished_segments(target: Path) -> int:
