@@ -25,9 +25,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
+from av.video.reformatter import ColorRange, VideoReformatter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vidcolor.color import luma_lightness, rgb_luma  # noqa: E402
@@ -38,9 +41,11 @@ from vidcolor.color import rgb_to_lab  # noqa: E402
 from vidcolor.media import OutputOptions, probe  # noqa: E402
 from vidcolor.pipeline import Colorizer  # noqa: E402
 from vidcolor.scoring import score_video  # noqa: E402
-from vidcolor.yuv import yuv_to_rgb  # noqa: E402
+from vidcolor.media.reader import plane_arrays, to_planar  # noqa: E402
+from vidcolor.media.streams import sws_colorspace  # noqa: E402
+from vidcolor.yuv import to_uint8, yuv_to_rgb  # noqa: E402
 
-MODES = ("gray", "automatic", "reference", "keyframe", "plain propagation")
+MODES = ("gray", "automatic", "reference", "keyframe", "plain propagation", "plain propagation 4:2:0")
 FIELDS = ("psnr", "colorfulness", "colorfulness_ref", "cdc", "cdc_chroma", "warp_error", "warp_error_chroma")
 
 
@@ -48,20 +53,54 @@ def frames_of(path: Path) -> torch.Tensor:
     return torch.cat(list(decode_rgb(path)))
 
 
-def plain_propagation(truth: torch.Tensor, spec) -> torch.Tensor:
-    """The floor: frame 0's ab carried by DIS flow on the gray frames, nothing else."""
+def source_luma(clip: Path) -> list[np.ndarray]:
+    """The clip's own Y planes (8-bit), which `run` passes through."""
+    reformatter = VideoReformatter()
+    video = probe(clip).video
+    with av.open(str(clip)) as container:
+        return [plane_arrays(to_planar(f, "yuv420p", video.color.yuv_spec, reformatter))[0].copy()
+                for f in container.decode(video=0)]
+
+
+def as_420_video(chroma: list[torch.Tensor], luma: list[np.ndarray], spec) -> torch.Tensor:
+    """Frames (Y planes + full-size Cb/Cr in code values / 255) as a lossless 4:2:0 video would give them back:
+    chroma averaged 2x2 and rounded to 8 bits, then decoded to RGB as `decode_rgb` decodes every output."""
+    reformatter = VideoReformatter()
+    rng = ColorRange.JPEG if spec.full_range else ColorRange.MPEG
+    out = []
+    for y, c in zip(luma, chroma):
+        half = to_uint8(F.avg_pool2d(c, 2, ceil_mode=True)).numpy()
+        frame = av.VideoFrame(y.shape[1], y.shape[0], "yuv420p")
+        for view, plane in zip(plane_arrays(frame), (y, half[0], half[1])):
+            view[...] = plane
+        rgb = reformatter.reformat(frame, format="rgb24", src_colorspace=sws_colorspace(spec), src_color_range=rng,
+                                   dst_color_range=ColorRange.JPEG)
+        out.append(torch.from_numpy(rgb.to_ndarray()).permute(2, 0, 1))
+    return torch.stack(out)
+
+
+def plain_propagation(truth: torch.Tensor, spec, luma: list[np.ndarray] | None = None
+                      ) -> dict[str, torch.Tensor]:
+    """The floor: frame 0's ab carried by DIS flow on the gray frames, nothing else. Scored two ways: unencoded
+    with full-size chroma ("plain propagation"), and as the same lossless 4:2:0 video the product writes, with
+    the source's Y ("plain propagation 4:2:0"): the product's outputs are 4:2:0 videos of 4:2:0 sources, so
+    the first charges the chroma subsampling (about 2 dB at the keyframe itself) to the product alone."""
     rgb = truth.float() / 255.0
     y = rgb_luma(rgb, spec)
     L = luma_lightness(y, tuple(y.shape[-2:]), spec)
     gray = (y[:, 0] * 255).round().clamp(0, 255).to(torch.uint8).numpy()
     ab = rgb_to_lab(rgb[:1])[:, 1:]
-    out = []
+    out, chromas = [], []
     for t in range(len(truth)):
         if t:
             ab = warp(ab, optical_flow(gray[t], gray[t - 1], max_side=None, preset="medium"))
         chroma = chroma_from_lab(L[t:t + 1], ab, spec)
         out.append(yuv_to_rgb(torch.cat([y[t:t + 1], chroma], 1), spec))
-    return (torch.cat(out) * 255).round().clamp(0, 255).to(torch.uint8)
+        chromas.append(chroma[0])
+    plain = {"plain propagation": (torch.cat(out) * 255).round().clamp(0, 255).to(torch.uint8)}
+    if luma is not None:
+        plain["plain propagation 4:2:0"] = as_420_video(chromas, luma, spec)
+    return plain
 
 
 def scores(pred: torch.Tensor, truth: torch.Tensor, shot: int) -> dict[str, dict[str, float]]:
@@ -102,7 +141,7 @@ def main() -> None:
                 Colorizer(a.model, device="cpu", cpu_threads=a.threads, **kw).run(gray, tmp / f"{mode}.mp4", lossless)
                 seconds[mode] = time.perf_counter() - start
                 preds[mode] = frames_of(tmp / f"{mode}.mp4")
-            preds["plain propagation"] = plain_propagation(truth, probe(clip).video.color.yuv_spec)
+            preds |= plain_propagation(truth, probe(clip).video.color.yuv_spec, source_luma(clip))
             results[clip.name] = {"frames": len(truth), "shot_frames": shot, "seconds": seconds,
                                   "modes": {m: scores(preds[m], truth, shot) for m in MODES}}
             print(clip.name, {m: round(results[clip.name]["modes"][m]["shot"]["psnr"], 2) for m in MODES},

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from conftest import draw_frame
 
 from vidcolor.cli import cli
-from vidcolor.errors import OptionError
+from vidcolor.errors import InputError, OptionError
 from vidcolor.exemplar import match
 from vidcolor.keyframes import carry_grid, propagate
 from vidcolor.media import OutputOptions
@@ -65,6 +65,9 @@ def test_when_parses_frames_and_times():
     assert parse_when("00:01:23.480").seconds == pytest.approx(83.48)
     assert parse_when("1:02").seconds == pytest.approx(62.0)
     assert parse_when("2.5s").seconds == pytest.approx(2.5)
+    assert parse_when("0").time(None) == 0.0  # the first frame needs no frame rate; frame 120 does
+    with pytest.raises(InputError, match="no frame rate"):
+        parse_when("120").time(None)
     when, image = parse_keyframe("00:00:01.5=shots/a=b.png")
     assert when.seconds == pytest.approx(1.5) and image == Path("shots/a=b.png")
     for bad in ("", "1:75", "-3s", "abc", "12=", "=x.png"):

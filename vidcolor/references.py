@@ -44,6 +44,8 @@ class When:
     def time(self, fps: Fraction | None) -> float:
         if self.seconds is not None:
             return self.seconds
+        if self.frame == 0:  # the first frame needs no frame rate
+            return 0.0
         if not fps:
             raise InputError(f"keyframe {self.text}: the video has no frame rate; give a time (HH:MM:SS.mmm)")
         return self.frame / float(fps)
