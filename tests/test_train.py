@@ -90,6 +90,23 @@ def test_prepare_counts_video_frames(tmp_path):
     assert stats.kept == 1 and stats.duplicates == 11
 
 
+def test_prepare_can_hold_out_whole_files(tmp_path):
+    src = tmp_path / "videos"
+    for k in range(4):
+        with av.open(str(src.mkdir(exist_ok=True) or src / f"v{k}.mp4"), "w") as out:
+            stream = out.add_stream("libx264", rate=10)
+            stream.width, stream.height, stream.pix_fmt = 96, 72, "yuv420p"
+            for i in range(6):
+                out.mux(stream.encode(av.VideoFrame.from_ndarray(_scene(10 * k + i), format="rgb24")))
+            out.mux(stream.encode(None))
+    prepare_pack([src], tmp_path / "pack", size=48, every=1, val_files=2)
+    frames = json.loads((tmp_path / "pack" / "index.json").read_text())["frames"]
+    split = {f["source"].split("#")[0]: set() for f in frames}
+    for f in frames:
+        split[f["source"].split("#")[0]].add(f["split"])
+    assert split == {"v0.mp4": {"train"}, "v1.mp4": {"val"}, "v2.mp4": {"train"}, "v3.mp4": {"val"}}
+
+
 def test_prepare_drops_gray_frames(tmp_path):
     src = tmp_path / "src"
     src.mkdir()

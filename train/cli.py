@@ -42,7 +42,10 @@ def train() -> None:
 @click.option("--dedup", default=2.0, show_default=True, type=click.FloatRange(0), help="Near-duplicate threshold (mean abs diff, 0-255).")
 @click.option("--min-chroma", default=3.0, show_default=True, type=click.FloatRange(0), help="Drop frames with less mean Lab chroma.")
 @click.option("--val-every", default=50, show_default=True, type=click.IntRange(2), help="Every k-th kept frame is validation.")
-def prepare(sources, out, size, every, dedup, min_chroma, val_every) -> None:
+@click.option("--val-files", default=0, show_default=True, type=click.IntRange(0),
+              help="Instead, every k-th file of each source is validation, whole (no near-copies of its video "
+                   "frames in training); 0: off.")
+def prepare(sources, out, size, every, dedup, min_chroma, val_every, val_files) -> None:
     """Pack video frames and photos from SOURCES (files or folders) into PACK."""
     from rich.console import Console
 
@@ -50,7 +53,7 @@ def prepare(sources, out, size, every, dedup, min_chroma, val_every) -> None:
     console = Console(stderr=True)
     with console.status("packing") as status:
         stats = prepare_pack(list(sources), out, size, every, dedup, min_chroma, val_every,
-                             progress=lambda p: status.update(f"packing {p.name}"))
+                             progress=lambda p: status.update(f"packing {p.name}"), val_files=val_files)
     console.print(f"{out}: {stats.kept} frames ({', '.join(f'{g} {n}' for g, n in stats.groups.items())}); "
                   f"dropped {stats.duplicates} near-duplicates, {stats.colourless} colourless, "
                   f"{stats.unreadable} unreadable files")

@@ -95,17 +95,19 @@ def _sources(paths: list[Path]) -> Iterator[tuple[str, str, Path]]:
 
 def prepare_pack(sources: list[Path], out: Path, size: int = 256, every: int = 5,
                  dedup: float = 2.0, min_chroma: float = 3.0, val_every: int = 50,
-                 quality: int = 92, progress=None) -> PrepareStats:
+                 quality: int = 92, progress=None, val_files: int = 0) -> PrepareStats:
     """Pack photos and every `every`-th video frame at short side `size`.
 
     Video frames whose 16x16 gray thumbnail differs from the last kept frame by less than
     `dedup` (mean abs, 0-255) are near-duplicates; frames with mean chroma below `min_chroma`
-    are dropped. Every `val_every`-th kept frame goes to the validation split.
+    are dropped. Every `val_every`-th kept frame goes to the validation split; with `val_files` K > 0,
+    every K-th file of each source group goes there whole instead, so no validation video frame has
+    near-copies (frames `every` apart) in the training split, and validation scores unseen footage.
     """
     out.mkdir(parents=True, exist_ok=True)
     stats, index, offset = PrepareStats(), [], 0
     with open(out / DATA_NAME, "wb") as data:
-        def add(rgb: np.ndarray, group: str, origin: str) -> None:
+        def add(rgb: np.ndarray, group: str, origin: str, held_out: bool) -> None:
             nonlocal offset
             if mean_chroma(rgb) < min_chroma:
                 stats.colourless += 1
@@ -113,19 +115,25 @@ def prepare_pack(sources: list[Path], out: Path, size: int = 256, every: int = 5
             small = resize_short_side(rgb, size)
             blob = kornia_rs.io.encode_image_jpeg(small, quality)
             data.write(blob)
-            split = "val" if stats.kept % val_every == val_every - 1 else "train"
+            if val_files:
+                split = "val" if held_out else "train"
+            else:
+                split = "val" if stats.kept % val_every == val_every - 1 else "train"
             index.append({"offset": offset, "length": len(blob), "h": small.shape[0], "w": small.shape[1],
                           "group": group, "split": split, "source": origin})
             offset += len(blob)
             stats.kept += 1
             stats.groups[group] = stats.groups.get(group, 0) + 1
 
+        files_seen: dict[str, int] = {}
         for kind, group, path in _sources(sources):
             if progress:
                 progress(path)
+            files_seen[group] = files_seen.get(group, 0) + 1
+            held_out = bool(val_files) and files_seen[group] % val_files == 0
             try:
                 if kind == "image":
-                    add(read_image(path), group, path.name)
+                    add(read_image(path), group, path.name, held_out)
                     continue
                 last = None
                 for i, rgb in enumerate(iter_video_frames(path, every)):
@@ -134,10 +142,10 @@ def prepare_pack(sources: list[Path], out: Path, size: int = 256, every: int = 5
                         stats.duplicates += 1
                         continue
                     last = thumb
-                    add(rgb, group, f"{path.name}#{i * every}")
+                    add(rgb, group, f"{path.name}#{i * every}", held_out)
             except (av.error.FFmpegError, ValueError, OSError):
                 stats.unreadable += 1
-    meta = {"size": size, "every": every, "dedup": dedup, "min_chroma": min_chroma,
+    meta = {"size": size, "every": every, "dedup": dedup, "min_chroma": min_chroma, "val_files": val_files,
             "sources": [str(s) for s in sources], "groups": stats.groups, "frames": index}
     (out / INDEX_NAME).write_text(json.dumps(meta))
     return stats
