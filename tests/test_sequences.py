@@ -141,6 +141,12 @@ def test_bad_sequences_each_get_one_line(tmp_path, make_model):
         assert result.exit_code == 1 and message in result.output, result.output
         assert "Traceback" not in result.output
     assert not (tmp_path / "mixed_color").exists() and not list((tmp_path / "mixed").glob("*_color*"))
+    outputs = [(tmp_path / "one.png", "not one picture: name the frames with a pattern (one_%06d.png)"),
+               (tmp_path / "f_%04d.jpg", "numbered frames are written as .dpx, .tif, .tiff, .png, not .jpg")]
+    for target, message in outputs:
+        result = CliRunner().invoke(cli, ["run", str(tmp_path / "mixed" / "m_%02d.png"), "-o", str(target),
+                                          "--model", model])
+        assert result.exit_code == 1 and message in result.output, result.output
     result = CliRunner().invoke(cli, ["run", str(tmp_path / "gap" / "g_%02d.png"), "--fps", "0"])
     assert result.exit_code == 2 and "--fps" in result.output
 

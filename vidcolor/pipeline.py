@@ -29,7 +29,7 @@ from .color import denormalize_ab, frame_lightness, normalize_l, rgb_luma
 from .controls import (DEFAULT_SATURATION, DEFAULT_SMOOTHING, DEVICE, REFERENCE_STRENGTH, RENDER_SIZE,
                        PIX_FMT, SEGMENT_SECONDS, check_saturation)
 from .device import auto_batch_size, download, resolve_device, torch_threads, upload_luma
-from .errors import InputError, ModelError
+from .errors import InputError, ModelError, OutputError
 from .finish import Finisher, Work, chroma_from_lab
 from .geometry import pad_to_multiple, render_shape
 from .guide import Guidance
@@ -38,6 +38,7 @@ from .join import join_frames, join_segments
 from .media import (Frame, OutputOptions, VideoInfo, VideoReader, VideoWriter, check_frame_size, check_options,
                     check_paths, output_name, probe)
 from .media.formats import resolve_pix_fmt
+from .media.sequence import ENCODERS as SEQUENCE_ENCODERS
 from .media.sequence import (VIDEO_START_NUMBER, check_target, find as find_sequence, is_pattern, is_sequence_target,
                              sequence_options, sequence_plan)
 from .media.keep import plan_for
@@ -186,6 +187,12 @@ class Colorizer:
         if is_still(source):
             return self.run_still(source, target, options.overwrite, progress, stop)
         to_frames = is_sequence_target(target)
+        if is_pattern(target) and not to_frames:
+            raise OutputError(f"numbered frames are written as {', '.join(SEQUENCE_ENCODERS)}, not {target.suffix}: "
+                              f"{target}")
+        if not to_frames and (is_still(target) or target.suffix.lower() in SEQUENCE_ENCODERS):
+            raise OutputError(f"a video is written as a video or as numbered frames, not one picture: name the "
+                              f"frames with a pattern ({target.stem}_%06d{target.suffix}), or use `vidcolor preview`")
         if not to_frames:
             check_options(options)
         info = probe(source, fps)
