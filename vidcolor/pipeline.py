@@ -202,7 +202,7 @@ class Colorizer:
         first_number = find_sequence(source).first if is_pattern(source) else VIDEO_START_NUMBER
         if to_frames:
             options = sequence_options(options, target, info.video)
-            check_target(target, first_number, info.video.frames or 1, options.overwrite)
+            check_target(target, options.overwrite)
             plan = sequence_plan(info)
         else:
             check_paths(source, target, options.overwrite)

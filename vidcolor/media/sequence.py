@@ -152,17 +152,13 @@ def image_pix_fmt(codec: str, bits: int) -> str:
     return IMAGE_PIX_FMTS[codec][bits]
 
 
-def check_target(target: Path, first: int, count: int, overwrite: bool) -> None:
-    """Refuse, before any work, a target folder that does not exist or (without `overwrite`) frames already there."""
+def check_target(target: Path, overwrite: bool) -> None:
+    """Refuse, before any work, a target folder that does not exist or (without `overwrite`) any frame the
+    target pattern names already there (a video's frame count is not always known in advance)."""
     if not target.parent.is_dir():
         raise OutputError(f"output folder does not exist: {target.parent}")
-    if overwrite:
-        return
-    existing = [n for n in range(first, first + count) if frame_path(target, n).exists()]
-    if existing:
-        raise OutputError(f"output exists (use --overwrite): {frame_path(target, existing[0])} "
-                          f"and {len(existing) - 1} more" if len(existing) > 1 else
-                          f"output exists (use --overwrite): {frame_path(target, existing[0])}")
+    if not overwrite and output_exists(target):
+        raise OutputError(f"output exists (use --overwrite): frames named {target} are already in {target.parent}")
 
 
 def write_frames(images: Iterable[bytes], target: Path, first: int) -> int:
