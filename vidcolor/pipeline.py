@@ -29,7 +29,7 @@ from .color import denormalize_ab, frame_lightness, normalize_l, rgb_luma
 from .controls import (DEFAULT_SATURATION, DEFAULT_SMOOTHING, DEVICE, REFERENCE_STRENGTH, RENDER_SIZE,
                        PIX_FMT, SEGMENT_SECONDS, check_saturation)
 from .device import auto_batch_size, download, resolve_device, torch_threads, upload_luma
-from .errors import InputError, ModelError, OutputError
+from .errors import InputError, ModelError
 from .finish import Finisher, Work, chroma_from_lab
 from .geometry import pad_to_multiple, render_shape
 from .guide import Guidance
@@ -38,10 +38,10 @@ from .join import join_frames, join_segments
 from .media import (Frame, OutputOptions, VideoInfo, VideoReader, VideoWriter, check_frame_size, check_options,
                     check_paths, output_name, probe)
 from .media.formats import resolve_pix_fmt
-from .media.sequence import ENCODERS as SEQUENCE_ENCODERS
-from .media.sequence import (VIDEO_START_NUMBER, check_target, find as find_sequence, is_pattern, is_sequence_target,
+from .media.sequence import (VIDEO_START_NUMBER, check_target, check_video_target, find as find_sequence, is_pattern,
                              sequence_options, sequence_plan)
-from .media.keep import plan_for
+from .media.keep import OutputPlan, plan_for
+from .media.probe import MediaInfo
 from .media.still import METADATA_NOTE, check_still_target, is_still, output_dtype, read_still, write_still
 from .nets import for_inference
 from .result import RunResult
@@ -186,28 +186,13 @@ class Colorizer:
         target = Path(output) if output is not None else source.with_name(output_name(source, codec=options.codec))
         if is_still(source):
             return self.run_still(source, target, options.overwrite, progress, stop)
-        to_frames = is_sequence_target(target)
-        if is_pattern(target) and not to_frames:
-            raise OutputError(f"numbered frames are written as {', '.join(SEQUENCE_ENCODERS)}, not {target.suffix}: "
-                              f"{target}")
-        if not to_frames and (is_still(target) or target.suffix.lower() in SEQUENCE_ENCODERS):
-            raise OutputError(f"a video is written as a video or as numbered frames, not one picture: name the "
-                              f"frames with a pattern ({target.stem}_%06d{target.suffix}), or use `vidcolor preview`")
+        to_frames = check_video_target(target)
         if not to_frames:
             check_options(options)
         info = probe(source, fps)
-        options = replace(options, pix_fmt=resolve_pix_fmt(options.pix_fmt, options.codec, info.video.pix_fmt,
-                                                            info.video.width, info.video.height))
         identity = source_identity(source)
         first_number = find_sequence(source).first if is_pattern(source) else VIDEO_START_NUMBER
-        if to_frames:
-            options = sequence_options(options, target, info.video)
-            check_target(target, options.overwrite)
-            plan = sequence_plan(info)
-        else:
-            check_paths(source, target, options.overwrite)
-            check_frame_size(info.video, options)
-            plan = plan_for(source, info.video, target, options)  # every stream checked in memory, before any work
+        options, plan = self._output_plan(source, target, info, options, to_frames)
         start = time.perf_counter()
         render_hw = render_shape(info.video.height, info.video.width, self.render_size)
         carried = {} if self.guidance is None else self.guidance.tracks(source, info.video, options.pix_fmt,
@@ -254,6 +239,22 @@ class Colorizer:
             decode_errors=decode_errors, seconds=time.perf_counter() - start, warnings=warnings,
             timings=timings, segments=segments, frames_resumed=resumed_from, plan=plan, losses=losses,
         )
+
+    @staticmethod
+    def _output_plan(source: Path, target: Path, info: MediaInfo, options: OutputOptions, to_frames: bool
+                     ) -> tuple[OutputOptions, OutputPlan]:
+        """The output's options with `--pix-fmt auto` resolved for this source, and what the output keeps:
+        every stream checked in memory before any work (numbered frames keep the frames only)."""
+        video = info.video
+        options = replace(options, pix_fmt=resolve_pix_fmt(options.pix_fmt, options.codec, video.pix_fmt,
+                                                            video.width, video.height))
+        if to_frames:
+            options = sequence_options(options, target, video)
+            check_target(target, options.overwrite)
+            return options, sequence_plan(info)
+        check_paths(source, target, options.overwrite)
+        check_frame_size(video, options)
+        return options, plan_for(source, video, target, options)
 
     def run_still(self, source: Path, target: Path, overwrite: bool = False, progress: ProgressCallback | None = None,
                   stop: threading.Event | None = None) -> RunResult:

@@ -152,6 +152,20 @@ def image_pix_fmt(codec: str, bits: int) -> str:
     return IMAGE_PIX_FMTS[codec][bits]
 
 
+def check_video_target(target: Path) -> bool:
+    """Whether a video's (or sequence's) `target` is numbered frames; a single picture, or frames with a suffix
+    we cannot write, is refused in one line before any work."""
+    from .still import is_still
+    if is_sequence_target(target):
+        return True
+    if is_pattern(target):
+        raise OutputError(f"numbered frames are written as {', '.join(ENCODERS)}, not {target.suffix}: {target}")
+    if is_still(target) or target.suffix.lower() in ENCODERS:
+        raise OutputError(f"a video is written as a video or as numbered frames, not one picture: name the frames "
+                          f"with a pattern ({target.stem}_%06d{target.suffix}), or use `vidcolor preview`")
+    return False
+
+
 def check_target(target: Path, overwrite: bool) -> None:
     """Refuse, before any work, a target folder that does not exist or (without `overwrite`) any frame the
     target pattern names already there (a video's frame count is not always known in advance)."""
