@@ -104,7 +104,7 @@ def preview_command(ctx: click.Context, input: Path, count: int, output: Path | 
                     pix_fmt: str, **model: Any) -> None:
     """Write one picture of N frames spread over INPUT, gray beside colour, with their times: what `run`
     would give with the same options, in seconds, before the long run."""
-    stem = input.name.split("%")[0].rstrip("_-. ") or "sequence" if "%" in input.name else input.stem
+    stem = (input.name.split("%")[0].rstrip("_-. ") or "sequence") if "%" in input.name else input.stem
     target = output or input.with_name(f"{stem}{c.PREVIEW_SUFFIX}.png")
     execute_preview(input, target, count, overwrite, pix_fmt, colorizer_args(**model))
 

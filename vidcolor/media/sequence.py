@@ -47,7 +47,7 @@ def is_sequence_target(path: Path) -> bool:
 
 
 @dataclass(frozen=True)
-class Sequence:
+class ImageSequence:
     """The numbered frames of one pattern: `count` files from `first` on, none missing."""
 
     pattern: Path
@@ -85,7 +85,7 @@ def _pattern_regex(name: str) -> re.Pattern:
     return re.compile(re.escape(name[:match.start()]) + f"({digits})" + re.escape(name[match.end():]) + "$")
 
 
-def find(pattern: Path) -> Sequence:
+def find(pattern: Path) -> ImageSequence:
     """The frames `pattern` names, checked: at least one, and no gap in the numbering."""
     if _PATTERN.search(pattern.parent.name or ""):
         raise InputError(f"the pattern's number must be in the file name, not the folder: {pattern}")
@@ -105,7 +105,7 @@ def find(pattern: Path) -> Sequence:
         raise InputError(f"{pattern}: {len(missing)} frames missing between {first} and {last} "
                          f"({_ranges(missing)}): a gap would shift every later frame; fill it, or colour the "
                          f"parts as separate patterns")
-    return Sequence(pattern, first, len(numbers))
+    return ImageSequence(pattern, first, len(numbers))
 
 
 def _ranges(numbers: list[int], most: int = 4) -> str:
