@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from vidcolor.train.data import FramePack, prepare_pack
+from vidcolor.train.data import FramePack, prepare_pack, spread
 from vidcolor.train.export import export_run
 from vidcolor.train.loop import TrainConfig, Trainer, fit, load_state
 from vidcolor.checkpoint import load_generator
@@ -105,6 +105,14 @@ def test_prepare_can_hold_out_whole_files(tmp_path):
     for f in frames:
         split[f["source"].split("#")[0]].add(f["split"])
     assert split == {"v0.mp4": {"train"}, "v1.mp4": {"val"}, "v2.mp4": {"train"}, "v3.mp4": {"val"}}
+
+
+def test_validation_subset_spreads_over_the_split():
+    # A held-out split is ordered by source: the subset must reach its last group too.
+    assert spread(10, 3) == [0, 3, 6]
+    assert spread(4, 10) == [0, 1, 2, 3]
+    picked = spread(1500, 256)
+    assert len(set(picked)) == 256 and picked[-1] >= 1490
 
 
 def test_prepare_drops_gray_frames(tmp_path):

@@ -81,6 +81,16 @@ def iter_video_frames(path: Path, every: int) -> Iterator[np.ndarray]:
                 yield frame.to_ndarray(format="rgb24")
 
 
+def spread(total: int, n: int) -> list[int]:
+    """`n` indices spread evenly over `range(total)` (all of them when n >= total).
+
+    A held-out pack's validation split is ordered by source, so its first frames would all
+    come from one group; an even spread scores every group in proportion."""
+    if n >= total:
+        return list(range(total))
+    return [i * total // n for i in range(n)]
+
+
 def _sources(paths: list[Path]) -> Iterator[tuple[str, str, Path]]:
     """(kind, group, file) for every usable file; the group is the top-level source name."""
     for root in paths:

@@ -43,12 +43,14 @@ def iter_photos(folder: Path) -> Iterator[torch.Tensor]:
         yield torch.from_numpy(read_image(path)).permute(2, 0, 1)[None].float() / 255.0
 
 
-def iter_pack_frames(pack: Path, split: str = "val") -> Iterator[torch.Tensor]:
+def iter_pack_frames(pack: Path, split: str = "val", limit: int | None = None) -> Iterator[torch.Tensor]:
     """A pack split's frames whole, at their stored size: the validation set for choosing
-    recipes, checkpoints and settings (never the evaluation folder)."""
-    from .data import MemoryFrames
-    for img in MemoryFrames(pack, split).images:
-        yield img[None].float() / 255.0
+    recipes, checkpoints and settings (never the evaluation folder). `limit`: that many,
+    spread evenly over the split."""
+    from .data import MemoryFrames, spread
+    images = MemoryFrames(pack, split).images
+    for i in spread(len(images), limit or len(images)):
+        yield images[i][None].float() / 255.0
 
 
 def iter_clip_frames(path: Path, every: int) -> Iterator[torch.Tensor]:
@@ -77,13 +79,14 @@ def score(colorizer: Colorizer | None, images: list[torch.Tensor], features: Lit
 
 def evaluate(models: dict[str, Path | None], photos: Path | None, clips: list[Path], every: int = 5,
              render_size: int = 256, device: str = "auto",
-             features: Lite0Features | None = None, pack: Path | None = None) -> dict[str, dict[str, Score]]:
+             features: Lite0Features | None = None, pack: Path | None = None,
+             pack_max: int | None = None) -> dict[str, dict[str, Score]]:
     """{model name: {"val": Score, "photos": Score, "clips": Score}}; a model path None is the gray
     baseline. `pack`: its validation split. `features`: also fd_lite0 of each model's set against
     the truth (else NaN)."""
     sets = {}
     if pack:
-        sets["val"] = list(iter_pack_frames(pack))
+        sets["val"] = list(iter_pack_frames(pack, limit=pack_max))
     if photos:
         sets["photos"] = list(iter_photos(photos))
     if clips:

@@ -36,7 +36,7 @@ from vidcolor.nets import build_discriminator, build_generator, init_weights
 
 
 from .config import TrainConfig
-from .data import FramePack, MemoryFrames, ResumableSampler, degrade_l, to_lab_batch
+from .data import FramePack, MemoryFrames, ResumableSampler, degrade_l, spread, to_lab_batch
 from .dist import DistInfo, all_reduce_mean
 from .losses import BinLoss, GANLoss
 from .tune import choose_settings
@@ -263,14 +263,15 @@ class Trainer:
     def validate(self, out_dir: Path) -> dict[str, float]:
         """PSNR (8-bit RGB) and colourfulness on the pack's validation split, and a PNG grid."""
         val = FramePack(Path(self.cfg.data), "val", self.cfg.val_size or self.cfg.size, augment=False)
-        n = min(len(val), self.cfg.val_max)
+        picked = spread(len(val), self.cfg.val_max)
+        n = len(picked)
         if n == 0:
             return {}
         was_training = self.G.training
         self.G.eval()
         preds, truths, grays = [], [], []
         for start in range(0, n, self.cfg.batch):
-            rgb = torch.stack([val[i] for i in range(start, min(n, start + self.cfg.batch))]).to(self.device)
+            rgb = torch.stack([val[i] for i in picked[start:start + self.cfg.batch]]).to(self.device)
             L, ab = to_lab_batch(rgb)
             with self._autocast():
                 pred_ab = self.G(L).float()
