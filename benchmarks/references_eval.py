@@ -42,7 +42,7 @@ from vidcolor.media import OutputOptions, probe  # noqa: E402
 from vidcolor.pipeline import Colorizer  # noqa: E402
 from vidcolor.scoring import score_video  # noqa: E402
 from vidcolor.media.reader import plane_arrays, to_planar  # noqa: E402
-from vidcolor.media.streams import sws_colorspace  # noqa: E402
+from vidcolor.media.streams import RGB_EXACT, sws_colorspace  # noqa: E402
 from vidcolor.yuv import to_uint8, yuv_to_rgb  # noqa: E402
 
 MODES = ("gray", "automatic", "reference", "keyframe", "plain propagation", "plain propagation 4:2:0")
@@ -74,7 +74,7 @@ def as_420_video(chroma: list[torch.Tensor], luma: list[np.ndarray], spec) -> to
         for view, plane in zip(plane_arrays(frame), (y, half[0], half[1])):
             view[...] = plane
         rgb = reformatter.reformat(frame, format="rgb24", src_colorspace=sws_colorspace(spec), src_color_range=rng,
-                                   dst_color_range=ColorRange.JPEG)
+                                   dst_color_range=ColorRange.JPEG, interpolation=RGB_EXACT)
         out.append(torch.from_numpy(rgb.to_ndarray()).permute(2, 0, 1))
     return torch.stack(out)
 

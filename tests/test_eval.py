@@ -8,11 +8,14 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from vidcolor import evaluate
 from vidcolor.cli import cli
+from vidcolor.evaluate import decode_rgb
 from vidcolor.fd import lite0_unavailable
+from vidcolor.media.reader import plane_arrays
 from vidcolor.metrics import PSNR_CAP_DB
 
 
@@ -164,3 +167,25 @@ def test_flow_side_sets_the_resolution_of_the_warp_error_flow(tmp_path, colour_c
     assert scores[32]["warp_error"] == pytest.approx(coarse.warp_error, rel=1e-9)  # the flow really at 32 px
     assert abs(coarse.warp_error - full.warp_error) > 0.02 * full.warp_error, (coarse.warp_error, full.warp_error)
     assert scores[32]["psnr"] == scores[0]["psnr"]  # only the flow-based scores depend on it
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuv444p"])
+def test_decode_rgb_applies_the_exact_matrix_to_every_chroma_layout(tmp_path, pix_fmt):
+    # swscale's default 4:2:0 -> RGB path reads about 1.5 codes low; scores would then depend on the layout.
+    y, cb, cr = 120, 90, 170  # flat planes, BT.601 limited range
+    path = tmp_path / f"{pix_fmt}.mkv"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=Fraction(24))
+        stream.width, stream.height, stream.pix_fmt = 32, 16, pix_fmt
+        stream.codec_context.colorspace, stream.codec_context.color_range = 6, 1  # smpte170m, tv
+        frame = av.VideoFrame(32, 16, pix_fmt)
+        for view, value in zip(plane_arrays(frame), (y, cb, cr)):
+            view[...] = value
+        frame.pts = 0
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    rgb = next(decode_rgb(path))[0].double()
+    Y, U, V = (y - 16) * 255 / 219, (cb - 128) * 255 / 224, (cr - 128) * 255 / 224
+    r, b = Y + 1.402 * V, Y + 1.772 * U
+    expected = torch.tensor([r, (Y - 0.299 * r - 0.114 * b) / 0.587, b], dtype=torch.float64)
+    assert (rgb - expected[:, None, None]).abs().max() <= 0.5 + 1e-6

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from vidcolor.color import rgb_to_lab
+from vidcolor.media.streams import RGB_EXACT
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png"}
 VIDEO_EXTS = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg"}
@@ -78,7 +79,7 @@ def iter_video_frames(path: Path, every: int) -> Iterator[np.ndarray]:
         stream.thread_type = "AUTO"
         for i, frame in enumerate(container.decode(stream)):
             if i % every == 0:
-                yield frame.to_ndarray(format="rgb24")
+                yield frame.reformat(format="rgb24", interpolation=RGB_EXACT).to_ndarray()
 
 
 def spread(total: int, n: int) -> list[int]:

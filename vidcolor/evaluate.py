@@ -33,7 +33,7 @@ from .fd import FD_EVERY, FdPair, Lite0Features
 from .media import OutputOptions, VideoReader, probe
 from .media.probe import open_input
 from .media.reader import plane_arrays, to_planar
-from .media.streams import sws_colorspace, tag_video_stream
+from .media.streams import RGB_EXACT, sws_colorspace, tag_video_stream
 from .controls import FLOW_MAX_SIDE
 from .metrics import colorfulness_ratio, delta_cf
 from .scoring import MismatchError, VideoScores, score_video
@@ -64,7 +64,7 @@ def decode_rgb(path: str | Path, spec: YuvSpec | None = None, batch: int = BATCH
     chunk: list[np.ndarray] = []
     for frame in _frames(path):
         rgb = reformatter.reformat(frame, format="rgb24", src_colorspace=sws_colorspace(spec),
-                                   src_color_range=rng, dst_color_range=ColorRange.JPEG)
+                                   src_color_range=rng, dst_color_range=ColorRange.JPEG, interpolation=RGB_EXACT)
         chunk.append(rgb.to_ndarray())
         if len(chunk) == batch:
             yield torch.from_numpy(np.stack(chunk)).permute(0, 3, 1, 2)

@@ -8,11 +8,18 @@ the YUV matrices, so a new tag or container rule is written once.
 from __future__ import annotations
 
 import av
+from av.video.reformatter import Interpolation
 
 from ..colorspec import YuvSpec
 from .probe import VideoInfo
 
 _SWS_COLORSPACE = {"bt601": "itu601", "bt709": "itu709", "bt2020": "bt2020"}
+
+# YUV -> RGB for scoring: swscale's default path for subsampled planes is off by -1 to -1.5 codes
+# (measured against the exact matrix; 4:4:4 is exact) and, above 8 bits, interpolates chroma.
+# ACCURATE_RND + FULL_CHR_H_INT with POINT give the exact matrix with each chroma sample repeated
+# over its block, as the default 8-bit path does, so every pixel format is decoded alike.
+RGB_EXACT = Interpolation.POINT | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
 
 
 def sws_colorspace(spec: YuvSpec) -> str:
