@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .controls import DEFAULT_SMOOTHING, EMA_STRENGTH, FLOW_STRENGTH, WINDOW
+from .controls import EMA_STRENGTH, FLOW_STRENGTH, WINDOW
 from .flow import non_occluded_mask, optical_flow, resize_flow, warp
 
 
