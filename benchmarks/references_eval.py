@@ -2,7 +2,8 @@
 true colours are the reference.
 
 For each colour clip: its gray version is coloured (1) automatically, (2) with `--reference first.png`,
-(3) with `--keyframe 0=first.png`, each through `Colorizer.run` (the `vidcolor run` path); beside them
+(3) with `--keyframe 0=first.png`, each through `Colorizer.run` (the `vidcolor run` path), the last also
+with `--pix-fmt yuv444p` (full-size chroma, as the unencoded floor has); beside them
 the gray baseline and plain flow propagation (the first frame's ab warped frame to frame along DIS flow
 on the gray frames, no model, no fading, joined with each frame's L*). Scores on the whole clip and on
 the keyframe's own shot (up to the first cut `vidcolor run` finds): PSNR, colourfulness, CDC and warp
@@ -23,6 +24,7 @@ import platform
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -45,7 +47,8 @@ from vidcolor.media.reader import plane_arrays, to_planar  # noqa: E402
 from vidcolor.media.streams import RGB_EXACT, sws_colorspace  # noqa: E402
 from vidcolor.yuv import to_uint8, yuv_to_rgb  # noqa: E402
 
-MODES = ("gray", "automatic", "reference", "keyframe", "plain propagation", "plain propagation 4:2:0")
+MODES = ("gray", "automatic", "reference", "keyframe", "keyframe 4:4:4", "plain propagation",
+         "plain propagation 4:2:0")
 FIELDS = ("psnr", "colorfulness", "colorfulness_ref", "cdc", "cdc_chroma", "warp_error", "warp_error_chroma")
 
 
@@ -135,10 +138,12 @@ def main() -> None:
             gray = write_gray(clip, tmp / "gray.mp4")
             preds = {"gray": frames_of(gray)}
             seconds = {}
-            for mode, kw in (("automatic", {}), ("reference", {"references": [first]}),
-                             ("keyframe", {"keyframes": [f"0={first}"]})):
+            for mode, kw, pix_fmt in (("automatic", {}, "auto"), ("reference", {"references": [first]}, "auto"),
+                                      ("keyframe", {"keyframes": [f"0={first}"]}, "auto"),
+                                      ("keyframe 4:4:4", {"keyframes": [f"0={first}"]}, "yuv444p")):
                 start = time.perf_counter()
-                Colorizer(a.model, device="cpu", cpu_threads=a.threads, **kw).run(gray, tmp / f"{mode}.mp4", lossless)
+                Colorizer(a.model, device="cpu", cpu_threads=a.threads, **kw).run(
+                    gray, tmp / f"{mode}.mp4", replace(lossless, pix_fmt=pix_fmt))
                 seconds[mode] = time.perf_counter() - start
                 preds[mode] = frames_of(tmp / f"{mode}.mp4")
             preds |= plain_propagation(truth, probe(clip).video.color.yuv_spec, source_luma(clip))
@@ -153,11 +158,11 @@ def main() -> None:
     mean = {m: {part: {f: float(np.mean([r["modes"][m][part][f] for r in results.values()])) for f in FIELDS}
                 for part in ("clip", "shot")} for m in MODES}
     print(f"\nmean over {len(results)} clips (PSNR dB on RGB; shot = up to the first cut)")
-    print(f"{'mode':<18} {'shot PSNR':>9} {'clip PSNR':>9} {'CF':>6} {'CF ref':>6} {'CDC':>7} {'CDC chr':>7} "
+    print(f"{'mode':<24} {'shot PSNR':>9} {'clip PSNR':>9} {'CF':>6} {'CF ref':>6} {'CDC':>7} {'CDC chr':>7} "
           f"{'warp':>8} {'warp chr':>8}")
     for m in MODES:
         s, c = mean[m]["shot"], mean[m]["clip"]
-        print(f"{m:<18} {s['psnr']:9.2f} {c['psnr']:9.2f} {c['colorfulness']:6.1f} {c['colorfulness_ref']:6.1f} "
+        print(f"{m:<24} {s['psnr']:9.2f} {c['psnr']:9.2f} {c['colorfulness']:6.1f} {c['colorfulness_ref']:6.1f} "
               f"{c['cdc']:7.4f} {c['cdc_chroma']:7.4f} {c['warp_error']:8.5f} {c['warp_error_chroma']:8.6f}")
     if a.json:
         clean = lambda v: None if isinstance(v, float) and not math.isfinite(v) else v  # noqa: E731

@@ -227,3 +227,32 @@ def test_a_resumed_run_with_references_is_identical(tmp_path, make_video, neutra
     for i, (pa, pb) in enumerate(zip(a.planes, b.planes)):
         assert all(np.array_equal(x, y) for x, y in zip(pa, pb)), f"frame {i} differs"
     assert not np.allclose(a.planes[30][2], 128, atol=2)  # the keyframe's colour is there
+
+
+def test_carried_keyframe_colour_keeps_the_detail_a_444_output_holds(tmp_path, neutral, read_video):
+    """Colour alternating column by column survives the carrying in a 4:4:4 output: it is stored at the
+    output's chroma resolution (a 4:2:0 store would average each pair of columns to one colour)."""
+    import av
+    rng = np.random.default_rng(0)
+    luma = cv2.GaussianBlur(rng.integers(60, 200, (H, W)).astype(np.uint8), (0, 0), 2)  # texture for the flow
+    film = tmp_path / "film.mkv"
+    with av.open(str(film), "w") as out:
+        stream = out.add_stream("ffv1", rate=24)
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv444p"
+        for _ in range(12):
+            frame = av.VideoFrame(W, H, "yuv444p")
+            for plane, value in zip(frame.planes, (luma, np.full((H, W), 128, np.uint8), np.full((H, W), 128, np.uint8))):
+                np.copyto(np.frombuffer(plane, np.uint8).reshape(H, plane.line_size)[:, :W], value)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    key = np.repeat(luma[..., None], 3, axis=2).astype(np.int16)
+    key[:, 0::2] += (60, -30, -30)  # even columns red, odd ones blue
+    key[:, 1::2] += (-30, -30, 60)
+    image = write_png(tmp_path / "key.png", key.clip(0, 255).astype(np.uint8))
+    out = tmp_path / "out.mkv"
+    Colorizer(neutral, device="cpu", render_size=96, keyframes=[f"6={image}"], reference_strength=0.0,
+              smoothing="none").run(film, out, OutputOptions(codec="ffv1", pix_fmt="yuv444p"))
+    planes = read_video(out, planes=True).planes
+    for t in (2, 4, 6, 8, 11):  # carried both ways, and the keyframe itself
+        cr = planes[t][2].astype(float)[8:-8, 8:-8]
+        assert np.abs(cr[:, 0::2][:, :-1] - cr[:, 1::2][:, :-1]).mean() > 20, t

@@ -378,6 +378,20 @@ def test_settings_measurement_leaves_the_networks_alone(photo_pack, tmp_path):
     assert all(p.grad is None for p in trainer.G.parameters())
 
 
+def test_settings_skip_bf16_where_the_cpu_would_emulate_it(monkeypatch, photo_pack, tmp_path):
+    from vidcolor.train import tune
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    assert all(dtype is None for dtype, _ in tune._candidates(torch.device("cpu")))
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    assert torch.bfloat16 in {dtype for dtype, _ in tune._candidates(torch.device("cpu"))}
+    # A candidate far slower than the fastest warm-up so far is not timed further and cannot be chosen.
+    monkeypatch.setattr(tune, "GIVE_UP_RATIO", 0.0)
+    trainer = Trainer(_eff_cfg(photo_pack, tmp_path / "run", precision="fp32"), torch.device("cpu"))
+    result = tune.choose_settings(trainer, repeats=1)
+    assert set(result["timings"]) == {"fp32", "fp32+channels_last", "bf16", "bf16+channels_last"}
+    assert set(result["sound"]) == {"fp32"} and result["amp_dtype"] is None and not result["channels_last"]
+
+
 def test_pick_best_checkpoint_by_validation():
     from vidcolor.train.select import pick_best
     rows = [
@@ -429,3 +443,18 @@ def test_export_best_and_resume_overrides(photo_pack, tmp_path):
     ref, _ = load_generator(run / "checkpoints" / "G_0000004.pt")
     for k, v in ref.state_dict().items():
         torch.testing.assert_close(net.state_dict()[k], v, atol=2e-3, rtol=1e-3)  # fp16 export
+
+
+def test_crop_scale_bounds_limit_what_a_crop_covers(photo_pack):
+    """--crop-max-scale keeps crops small (objects near the render size's scale): the crop of a frame whose
+    value is its column covers at most sqrt(max area x 4/3) of the width."""
+    from vidcolor.train.data import MemoryFrames, random_resized_crop
+    img = torch.arange(400, dtype=torch.float32).repeat(3, 300, 1) / 400
+    for seed in range(20):
+        small = random_resized_crop(img, 64, torch.Generator().manual_seed(seed), scale=(0.05, 0.1))
+        span = float(small.amax() - small.amin()) * 400
+        assert span <= (0.1 * 400 * 300 * 4 / 3) ** 0.5 + 2, seed
+        big = random_resized_crop(img, 64, torch.Generator().manual_seed(seed), scale=(0.8, 1.0))
+        assert float(big.amax() - big.amin()) * 400 > 250
+    with pytest.raises(ValueError, match="crop scales"):
+        MemoryFrames(photo_pack, "train", 64, min_scale=0.5, max_scale=0.2)

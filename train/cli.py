@@ -91,6 +91,9 @@ def prepare(sources, out, size, every, dedup, min_chroma, val_every, val_files) 
 @click.option("--workers", default=D("workers"), show_default=True, type=click.IntRange(0))
 @click.option("--in-memory", is_flag=True, help="Decode the pack into RAM once (no JPEG decoding per step, no workers).")
 @click.option("--crop-scale", default=D("crop_scale"), show_default=True, type=click.FloatRange(0.01, 1), help="Smallest random crop, as a fraction of the frame's area.")
+@click.option("--crop-max-scale", default=D("crop_max_scale"), show_default=True, type=click.FloatRange(0.01, 1),
+              help="Largest random crop, as a fraction of the frame's area. Objects then appear at the scale the "
+                   "product renders them (short side 256) rather than smaller.")
 @click.option("--freeze-steps", default=D("freeze_steps"), show_default=True, type=click.IntRange(0), help="First steps with the pretrained encoder frozen.")
 @click.option("--encoder-lr-mult", default=D("encoder_lr_mult"), show_default=True, type=click.FloatRange(0), help="Encoder LR = LR x this once unfrozen.")
 @click.option("--freeze-encoder-bn", is_flag=True, help="Keep the encoder's ImageNet BatchNorm statistics throughout.")

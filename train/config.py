@@ -52,6 +52,7 @@ class TrainConfig:
     # The fast recipe.
     in_memory: bool = False          # decode the pack into RAM once; no JPEG decoding per step
     crop_scale: float = 0.35         # smallest random-resized-crop area fraction
+    crop_max_scale: float = 1.0      # largest: below 1 keeps crops near the render size's scale
     freeze_steps: int = 0            # first steps with the pretrained encoder frozen
     encoder_lr_mult: float = 1.0     # encoder LR = lr x this once unfrozen
     freeze_encoder_bn: bool = False  # keep the encoder's BatchNorm statistics (ImageNet's)

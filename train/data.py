@@ -170,12 +170,12 @@ class FramePack(torch.utils.data.Dataset):
     """
 
     def __init__(self, root: Path, split: str = "train", crop: int = 256, augment: bool = True,
-                 seed: int = 0):
+                 seed: int = 0, scale: tuple[float, float] = (0.35, 1.0)):
         self.root = Path(root)
         meta = json.loads((self.root / INDEX_NAME).read_text())
         self.items = [f for f in meta["frames"] if f["split"] == split]
         self.groups = sorted({f["group"] for f in self.items})
-        self.crop, self.augment, self.seed, self.epoch = crop, augment, seed, 0
+        self.crop, self.augment, self.seed, self.epoch, self.scale = crop, augment, seed, 0, scale
         self._data: np.memmap | None = None
 
     def __len__(self) -> int:
@@ -193,7 +193,7 @@ class FramePack(torch.utils.data.Dataset):
             rgb = np.repeat(rgb.reshape(rgb.shape[0], rgb.shape[1], 1), 3, axis=2)
         img = torch.from_numpy(np.ascontiguousarray(rgb[..., :3])).permute(2, 0, 1).float() / 255.0
         gen = torch.Generator().manual_seed(hash((self.seed, self.epoch, idx)) & 0x7FFFFFFF)
-        return random_resized_crop(img, self.crop, gen) if self.augment else center_crop(img, self.crop)
+        return random_resized_crop(img, self.crop, gen, self.scale) if self.augment else center_crop(img, self.crop)
 
 
 class MemoryFrames:
@@ -205,10 +205,13 @@ class MemoryFrames:
     """
 
     def __init__(self, root: Path, split: str = "train", crop: int = 128, seed: int = 0,
-                 min_scale: float = 0.35):
+                 min_scale: float = 0.35, max_scale: float = 1.0):
         pack = FramePack(root, split, crop, augment=False, seed=seed)
         self.items, self.groups = pack.items, pack.groups
-        self.crop, self.seed, self.epoch, self.min_scale = crop, seed, 0, min_scale
+        if not 0 < min_scale <= max_scale <= 1:
+            raise ValueError(f"crop scales must satisfy 0 < smallest <= largest <= 1, got {min_scale}, {max_scale}")
+        self.crop, self.seed, self.epoch = crop, seed, 0
+        self.min_scale, self.max_scale = min_scale, max_scale
         self.images = [self._decode(pack._blob(item)) for item in self.items]
 
     @staticmethod
@@ -223,7 +226,7 @@ class MemoryFrames:
 
     def sample(self, idx: int) -> torch.Tensor:
         gen = torch.Generator().manual_seed(hash((self.seed, self.epoch, idx)) & 0x7FFFFFFF)
-        return random_resized_crop(self.images[idx], self.crop, gen, scale=(self.min_scale, 1.0))
+        return random_resized_crop(self.images[idx], self.crop, gen, scale=(self.min_scale, self.max_scale))
 
     def batch(self, indices: list[int]) -> torch.Tensor:
         """(B,3,crop,crop) float RGB in [0,1]."""

@@ -88,8 +88,10 @@ class Trainer:
         self.step, self.epoch, self.pos, self.elapsed = 0, 0, 0, 0.0
         self.amp_dtype = torch.bfloat16 if self.cuda and torch.cuda.is_bf16_supported() else None
         self.channels_last = self.cuda
-        self.dataset = (MemoryFrames(Path(cfg.data), "train", cfg.size, cfg.seed, cfg.crop_scale) if cfg.in_memory
-                        else FramePack(Path(cfg.data), "train", cfg.size, augment=True, seed=cfg.seed))
+        self.dataset = (MemoryFrames(Path(cfg.data), "train", cfg.size, cfg.seed, cfg.crop_scale,
+                                     cfg.crop_max_scale) if cfg.in_memory
+                        else FramePack(Path(cfg.data), "train", cfg.size, augment=True, seed=cfg.seed,
+                                  scale=(cfg.crop_scale, cfg.crop_max_scale)))
         if len(self.dataset) < cfg.batch * info.world:
             raise ValueError(f"pack has {len(self.dataset)} training frames, fewer than one batch")
         self.sampler = ResumableSampler(self.dataset, cfg.mix, cfg.seed, info.rank, info.world)

@@ -16,6 +16,7 @@ from .errors import OptionError
 from .exemplar import Predict, ReferenceBank
 from .keyframes import Carried, keyframe_tracks
 from .media import VideoInfo, VideoReader
+from .media.formats import chroma_stride
 from .references import ColourImage, Keyframe, load_keyframes, read_colour_image
 
 
@@ -77,4 +78,4 @@ class Guidance:
         with contextlib.closing(frames(None)) as stream:
             first_pts = next(stream)[0][0]
         end_pts = first_pts + round(video.duration / video.time_base) if video.duration else None
-        return keyframe_tracks(frames, self.keyframes, video, render_hw, first_pts, end_pts)
+        return keyframe_tracks(frames, self.keyframes, video, render_hw, first_pts, end_pts, chroma_stride(pix_fmt))

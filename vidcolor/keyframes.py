@@ -15,10 +15,12 @@ still found at render size, as in the main pass.
 
 Carrying colour backward needs the frames before the keyframe, which the stream has passed by then, so
 `keyframe_tracks` reads each keyframe's neighbourhood first, in a bounded pass of its own: at most
-`KEYFRAME_REACH_SECONDS` each way. Kept per frame: the carried Cb/Cr as 8-bit values at half the flow
-grid (a 4:2:0 chroma plane) and a weight at 1/8 of it, about 0.12 MB a frame for 640x360 and 0.26 MB
-from 960x540 up, so some 70 or 160 MB per keyframe at 30 fps; while a keyframe's shot is carried, its
-gray frames (0.23 or 0.52 MB each) are held too. Memory grows with the number of keyframes and the reach,
+`KEYFRAME_REACH_SECONDS` each way. Kept per frame: the carried Cb/Cr as 8-bit values on the flow grid
+subsampled as the output's chroma is (for a 4:2:0 output half the grid each way, as its chroma plane; a
+finer store would be averaged away by the encoder, a coarser one would lose what a 4:4:4 output can
+hold) and a weight at 1/8 of it: for 4:2:0 about 0.12 MB a frame at 640x360 and 0.26 MB from 960x540 up,
+some 70 or 160 MB per keyframe at 30 fps (four times that for 4:4:4); while a keyframe's shot is carried,
+its gray frames (0.23 or 0.52 MB each) are held too. Memory grows with the number of keyframes and the reach,
 never with the film's length; in a shot longer than twice the reach, the frames beyond it get the
 keyframe's colours through the reference match only.
 """
@@ -46,7 +48,7 @@ from .yuv import rgb_to_yuv, to_uint8
 
 T = TypeVar("T")
 FLOW_PRESET = "medium"  # DIS preset: the pre-pass is short, so the finer flow is affordable
-CHROMA_STRIDE = 2  # carried Cb/Cr are stored at half the flow grid, as a 4:2:0 chroma plane
+CHROMA_STRIDE = (2, 2)  # default store of the carried Cb/Cr: half the flow grid, as a 4:2:0 chroma plane
 WEIGHT_STRIDE = 8  # the weight map at 1/8 of it (it is smooth)
 
 
@@ -127,8 +129,11 @@ FrameSource = Callable[[int], Iterable[tuple[list[int], torch.Tensor]]]
 
 
 def keyframe_tracks(frames: FrameSource, keyframes: Sequence[Keyframe], video: VideoInfo,
-                    render_hw: tuple[int, int], first_pts: int, end_pts: int | None) -> dict[int, Carried]:
+                    render_hw: tuple[int, int], first_pts: int, end_pts: int | None,
+                    chroma_stride: tuple[int, int] = CHROMA_STRIDE) -> dict[int, Carried]:
     """pts -> the keyframes' carried colour, for every frame within reach of a keyframe in its shot.
+
+    `chroma_stride`: (rows, columns) of the flow grid per stored chroma sample, the output's subsampling.
 
     `frames(start_pts)` iterates batches (pts list, Y planes (B,1,H,W) as code values / 255) from the
     keyframe at or before `start_pts`; `end_pts` is the last frame's (about), None if unknown. Where two keyframes
@@ -149,7 +154,7 @@ def keyframe_tracks(frames: FrameSource, keyframes: Sequence[Keyframe], video: V
     grid = carry_grid(video.height, video.width)
 
     def compact(colour: torch.Tensor, weight: torch.Tensor) -> Carried:
-        return Carried(to_uint8(F.avg_pool2d(colour[None], CHROMA_STRIDE, ceil_mode=True)[0]),
+        return Carried(to_uint8(F.avg_pool2d(colour[None], chroma_stride, ceil_mode=True)[0]),
                        F.avg_pool2d(weight[None], WEIGHT_STRIDE, ceil_mode=True)[0].half())
 
     for keyframe, key_chroma, target in zip(keyframes, key_chromas, targets):

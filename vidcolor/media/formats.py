@@ -35,6 +35,11 @@ def layout_of(pix_fmt: str) -> str:
     return "420" if (w, h) == (512, 512) else "422" if (w, h) == (512, 1024) else "444"
 
 
+def chroma_stride(pix_fmt: str) -> tuple[int, int]:
+    """(rows, columns) of luma samples per chroma sample in the format's layout: (2, 2) for 4:2:0."""
+    return {"420": (2, 2), "422": (1, 2), "444": (1, 1)}[layout_of(pix_fmt)]
+
+
 @cache
 def codec_pix_fmts(codec: str) -> tuple[str, ...]:
     """The formats of PIX_FMTS that `codec` can encode (all of them when it does not say)."""
