@@ -256,3 +256,18 @@ def test_carried_keyframe_colour_keeps_the_detail_a_444_output_holds(tmp_path, n
     for t in (2, 4, 6, 8, 11):  # carried both ways, and the keyframe itself
         cr = planes[t][2].astype(float)[8:-8, 8:-8]
         assert np.abs(cr[:, 0::2][:, :-1] - cr[:, 1::2][:, :-1]).mean() > 20, t
+
+
+def test_preview_carries_keyframes_with_the_automatic_pixel_format(tmp_path, clip, neutral):
+    """`frames_at` (preview) is given `--pix-fmt auto`: the keyframe store's layout comes from the resolved one."""
+    key = 14
+    image = write_png(tmp_path / "key.png", draw_frame(key, W, H, gray=False, cuts=(28,)))
+    colorizer = Colorizer(neutral, device="cpu", render_size=96, keyframes=[f"{key}={image}"],
+                          reference_strength=0.0, smoothing="none")
+    _, frames = colorizer.frames_at(clip, [16.5 / 36])
+    seconds, _, coloured = frames[0]
+    t = round(seconds * 24)  # the clip's frame index (24 fps)
+    assert key < t < 28
+    y, cb, cr = coloured.planes
+    mask = disc_mask(t)[::H // cr.shape[0], ::W // cr.shape[1]]
+    assert cr[mask].mean() > 150 and cr[mask].mean() > cb[mask].mean() + 30  # the keyframe's red disc, carried

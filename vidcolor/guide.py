@@ -10,13 +10,13 @@ from typing import Any
 
 import torch
 
-from .controls import REFERENCE_STRENGTH, REFERENCE_STRENGTH_RANGE
+from .controls import CODEC, REFERENCE_STRENGTH, REFERENCE_STRENGTH_RANGE
 from .device import upload_luma
 from .errors import OptionError
 from .exemplar import Predict, ReferenceBank
 from .keyframes import Carried, keyframe_tracks
 from .media import VideoInfo, VideoReader
-from .media.formats import chroma_stride
+from .media.formats import chroma_stride, resolve_pix_fmt
 from .references import ColourImage, Keyframe, load_keyframes, read_colour_image
 
 
@@ -78,4 +78,6 @@ class Guidance:
         with contextlib.closing(frames(None)) as stream:
             first_pts = next(stream)[0][0]
         end_pts = first_pts + round(video.duration / video.time_base) if video.duration else None
-        return keyframe_tracks(frames, self.keyframes, video, render_hw, first_pts, end_pts, chroma_stride(pix_fmt))
+        output_pix_fmt = resolve_pix_fmt(pix_fmt, CODEC, video.pix_fmt, video.width, video.height)  # `auto` too
+        return keyframe_tracks(frames, self.keyframes, video, render_hw, first_pts, end_pts,
+                               chroma_stride(output_pix_fmt))
