@@ -23,10 +23,16 @@ from vidcolor.pipeline import Colorizer
 
 TINY = {"num_downs": 5, "ngf": 8}
 LOSSLESS = OutputOptions(crf=0, preset="ultrafast")  # the encoder adds no loss of its own to hide a change behind
-EXPECTED = {
-    "defaults": "e06363ce0f281d8a99d1e55ab440d1ead81ebabebd0d33395145590732392670",
-    "window_guided_segments": "04ba33326fa7da29f24b8fbeccd284f1718b35e004e459e2d2e55da587a34e45",
+# By torch's CPU kernel level: oneDNN's AVX2 and AVX512 kernels round differently. AVX512: recorded before
+# issue 13 (Intel Xeon and AMD EPYC with AVX512 agreed); AVX2: recorded 2026-12-05 on an AMD EPYC without AVX512
+# from the code of f8d31c6 (before that session's changes), which every AVX2 machine has failed on since.
+EXPECTED_BY_CPU = {
+    "AVX512": {"defaults": "e06363ce0f281d8a99d1e55ab440d1ead81ebabebd0d33395145590732392670",
+               "window_guided_segments": "04ba33326fa7da29f24b8fbeccd284f1718b35e004e459e2d2e55da587a34e45"},
+    "AVX2": {"defaults": "c1cb1885748d558c44430981d559e532f2b426cdca45de016c166d0c3410fb6b",
+             "window_guided_segments": "d2e0da8b8cf58fbf03d9de45d9a874bcdd0ee704068509c348384b1e5b1e3409"},
 }
+CASES = ("defaults", "window_guided_segments")
 
 
 def fixed_model(path: Path) -> Path:
@@ -58,8 +64,11 @@ def clip_and_model(tmp_path_factory, make_video) -> tuple[Path, Path]:
     return clip, fixed_model(folder / "model.pt")
 
 
-@pytest.mark.parametrize("case", sorted(EXPECTED))
+@pytest.mark.parametrize("case", CASES)
 def test_output_checksum_unchanged(tmp_path, clip_and_model, case):
+    level = torch.backends.cpu.get_cpu_capability()
+    if level not in EXPECTED_BY_CPU:
+        pytest.skip(f"no checksum recorded for torch's {level} CPU kernels")
     clip, model = clip_and_model
     if case == "defaults":  # every Colorizer default (render size 256, flow smoothing), lossless encode
         colorizer, seconds = Colorizer(model, device="cpu", cpu_threads=1), None
@@ -71,4 +80,4 @@ def test_output_checksum_unchanged(tmp_path, clip_and_model, case):
     assert result.frames_out == 30
     checksum, chroma = planes_sha256(result.output)
     assert chroma > 3, chroma  # really coloured
-    assert checksum == EXPECTED[case]
+    assert checksum == EXPECTED_BY_CPU[level][case]
