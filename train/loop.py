@@ -91,7 +91,7 @@ class Trainer:
         self.dataset = (MemoryFrames(Path(cfg.data), "train", cfg.size, cfg.seed, cfg.crop_scale,
                                      cfg.crop_max_scale) if cfg.in_memory
                         else FramePack(Path(cfg.data), "train", cfg.size, augment=True, seed=cfg.seed,
-                                  scale=(cfg.crop_scale, cfg.crop_max_scale)))
+                                       scale=(cfg.crop_scale, cfg.crop_max_scale)))
         if len(self.dataset) < cfg.batch * info.world:
             raise ValueError(f"pack has {len(self.dataset)} training frames, fewer than one batch")
         self.sampler = ResumableSampler(self.dataset, cfg.mix, cfg.seed, info.rank, info.world)

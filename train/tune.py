@@ -19,7 +19,7 @@ from .data import to_lab_batch
 
 BF16_MAX_LOSS_ERROR = 0.03   # relative
 BF16_MIN_GRAD_COSINE = 0.98
-GIVE_UP_RATIO = 3.0  # a candidate whose first timed step is this much slower than the best is not timed further
+GIVE_UP_RATIO = 5.0  # a candidate whose warm-up step is this much slower than the fastest warm-up is not timed
 
 
 def _candidates(device: torch.device) -> list[tuple[torch.dtype | None, bool]]:
