@@ -381,7 +381,8 @@ def fit(trainer: Trainer, run: Path, on_step: Callable[[int, dict[str, float], f
         if trainer.tuning:
             t = trainer.tuning
             picked = f"{'bf16' if t['amp_dtype'] else 'fp32'}{'+channels_last' if t['channels_last'] else ''}"
-            log(f"settings: {picked} (step time " + ", ".join(f"{k} {v * 1000:.0f} ms" + ("" if t["sound"].get(k) else " unsound")
+            notes = {k: "" if t["sound"][k] else " unsound" for k in t["sound"]}  # absent: too slow to time
+            log(f"settings: {picked} (step time " + ", ".join(f"{k} {v * 1000:.0f} ms" + notes.get(k, " warm-up only, too slow")
                                                       for k, v in t["timings"].items()) + f"; {torch.get_num_threads()} threads)")
             with open(run / "tuning.jsonl", "a") as fh:
                 fh.write(json.dumps({"step": trainer.step, "picked": picked, "threads": torch.get_num_threads(),
