@@ -248,3 +248,29 @@ def test_train_evaluate_scores_the_gray_baseline_with_fd_and_ratio(tmp_path) -> 
     features = FD.Lite0Features()
     perfect = score(Perfect(), images, features, features.stats(images))  # type: ignore[arg-type]
     assert perfect.fd_lite0 == pytest.approx(0.0, abs=1e-6) and perfect.colorfulness_ratio == pytest.approx(1.0)
+
+
+@needs_lite0
+def test_train_evaluate_by_group_splits_the_pack_validation_set(tmp_path) -> None:
+    from vidcolor.train.data import prepare_pack
+
+    yy, xx = np.mgrid[0:64, 0:80]
+    for group, base in (("warm", (200, 120, 60)), ("cool", (60, 120, 200))):
+        folder = tmp_path / "src" / group
+        folder.mkdir(parents=True)
+        for i in range(8):
+            wave = 50 * np.sin(xx / (3 + i) + yy / (4 + 2 * i))
+            rgb = np.stack([c + wave * (k - 1) for k, c in enumerate(base)], -1)
+            cv2.imwrite(str(folder / f"{group}{i}.png"), cv2.cvtColor(rgb.clip(0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
+    pack = tmp_path / "pack"
+    prepare_pack([tmp_path / "src" / "warm", tmp_path / "src" / "cool"], pack, size=48, val_every=2)
+    report = tmp_path / "table.json"
+    result = invoke("train", "evaluate", "--pack", pack, "--by-group", "--json", report)
+    assert result.exit_code == 0, result.output
+    gray = json.loads(report.read_text())["gray baseline (ab = 0)"]
+    whole, warm, cool = gray["val"], gray["val:warm"], gray["val:cool"]
+    assert warm["count"] >= 2 and cool["count"] >= 2 and warm["count"] + cool["count"] == whole["count"]
+    assert whole["psnr"] == pytest.approx((warm["psnr"] * warm["count"] + cool["psnr"] * cool["count"]) / whole["count"])
+    assert warm["psnr"] != pytest.approx(cool["psnr"])  # each group scores its own frames
+    assert all(math.isfinite(s["fd_lite0"]) and s["fd_lite0"] > 0 for s in (whole, warm, cool))
+    assert invoke("train", "evaluate", "--photos", tmp_path / "src" / "warm", "--by-group").exit_code == 2

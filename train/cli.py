@@ -196,6 +196,8 @@ def export(run, out, full_precision, pick, temperature) -> None:
 @click.option("--pack", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Also score a pack's validation split (for choices; keep the evaluation folder for reporting).")
 @click.option("--pack-max", type=click.IntRange(1), help="Score at most this many of the pack's validation frames, spread evenly.")
+@click.option("--by-group", is_flag=True,
+              help="With --pack: also score each source group of the validation split on its own.")
 @click.option("--photos", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Folder of colour photos.")
 @click.option("--clip", "clips", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Colour clip whose frames are scored (repeatable).")
@@ -204,7 +206,7 @@ def export(run, out, full_precision, pick, temperature) -> None:
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the table as JSON.")
 @click.option("--fd/--no-fd", "with_fd", default=True, show_default=True,
               help="Score fd_lite0 (Fréchet distance on EfficientNet-Lite0 ImageNet features, not FID).")
-def evaluate(models, pack, pack_max, photos, clips, every, render_size, json_out, with_fd) -> None:
+def evaluate(models, pack, pack_max, by_group, photos, clips, every, render_size, json_out, with_fd) -> None:
     """PSNR, colourfulness (ratio and ΔCF to the truth's) and fd_lite0 of MODELS (and the gray
     baseline) on colour photos and clip frames."""
     import math
@@ -219,12 +221,14 @@ def evaluate(models, pack, pack_max, photos, clips, every, render_size, json_out
     from .evaluate import evaluate as run_eval
     if not photos and not clips and not pack:
         raise click.UsageError("give --pack, --photos and/or --clip")
+    if by_group and not pack:
+        raise click.UsageError("--by-group needs --pack")
     console = Console()
     reason = "off (--no-fd)" if not with_fd else lite0_unavailable()
     features = Lite0Features(resolve_device("auto")) if reason is None else None
     named = {"gray baseline (ab = 0)": None, **{m.name: m for m in models}}
     results = run_eval(named, photos, list(clips), every, render_size, features=features, pack=pack,
-                       pack_max=pack_max)
+                       pack_max=pack_max, by_group=by_group)
     table = Table("model", "set", "images", "PSNR (dB)", "colourfulness", "colourfulness (truth)", "CF ratio", "ΔCF",
                   "fd_lite0")
     for name, sets in results.items():

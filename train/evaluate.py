@@ -43,14 +43,19 @@ def iter_photos(folder: Path) -> Iterator[torch.Tensor]:
         yield torch.from_numpy(read_image(path)).permute(2, 0, 1)[None].float() / 255.0
 
 
-def iter_pack_frames(pack: Path, split: str = "val", limit: int | None = None) -> Iterator[torch.Tensor]:
-    """A pack split's frames whole, at their stored size: the validation set for choosing
-    recipes, checkpoints and settings (never the evaluation folder). `limit`: that many,
-    spread evenly over the split."""
+def pack_frames(pack: Path, split: str = "val", limit: int | None = None) -> list[tuple[str, torch.Tensor]]:
+    """A pack split's (group, frame) pairs, frames whole at their stored size: the validation set
+    for choosing recipes, checkpoints and settings (never the evaluation folder). `limit`: that
+    many, spread evenly over the split."""
     from .data import MemoryFrames, spread
-    images = MemoryFrames(pack, split).images
-    for i in spread(len(images), limit or len(images)):
-        yield images[i][None].float() / 255.0
+    frames = MemoryFrames(pack, split)
+    return [(frames.items[i]["group"], frames.images[i][None].float() / 255.0)
+            for i in spread(len(frames.images), limit or len(frames.images))]
+
+
+def iter_pack_frames(pack: Path, split: str = "val", limit: int | None = None) -> Iterator[torch.Tensor]:
+    for _, frame in pack_frames(pack, split, limit):
+        yield frame
 
 
 def iter_clip_frames(path: Path, every: int) -> Iterator[torch.Tensor]:
@@ -58,44 +63,93 @@ def iter_clip_frames(path: Path, every: int) -> Iterator[torch.Tensor]:
         yield torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.0
 
 
-def score(colorizer: Colorizer | None, images: list[torch.Tensor], features: Lite0Features | None = None,
-          ref_stats: FeatureStats | None = None) -> Score:
-    """Mean per-image PSNR and colourfulness, the set's colourfulness ratio and delta-CF, and (given
-    `features` and the truth's `ref_stats`) fd_lite0; `colorizer` None is the gray baseline."""
-    psnrs, colours, refs = [], [], []
-    pred_stats = FeatureStats()
+@dataclass
+class Measured:
+    """One image's numbers, kept so that any subset of a set can be summarised without colouring again."""
+    psnr: float
+    colorfulness: float
+    colorfulness_ref: float
+    features: torch.Tensor | None
+
+
+def measure(colorizer: Colorizer | None, images: list[torch.Tensor],
+            features: Lite0Features | None = None) -> list[Measured]:
+    """Per-image PSNR, colourfulness (prediction and truth) and Lite0 features; `colorizer` None
+    is the gray baseline."""
+    out = []
     for rgb in images:
         pred = gray_rgb(rgb) if colorizer is None else colorizer.colorize(rgb)
-        psnrs += psnr_frames(pred, rgb)
-        colours += colorfulness_frames(pred)
-        refs += colorfulness_frames(rgb)
-        if features is not None:
-            pred_stats.add(features(pred))
-    n = len(psnrs)
-    cf, cf_ref = sum(colours) / n, sum(refs) / n
-    fd = stats_distance(pred_stats, ref_stats) if features is not None and ref_stats is not None else math.nan
-    return Score(sum(psnrs) / n, cf, cf_ref, n, colorfulness_ratio(cf, cf_ref), delta_cf(cf, cf_ref), fd)
+        feats = None if features is None else features(pred)
+        out += [Measured(p, c, r, None if feats is None else feats[i:i + 1])
+                for i, (p, c, r) in enumerate(zip(psnr_frames(pred, rgb), colorfulness_frames(pred),
+                                                  colorfulness_frames(rgb)))]
+    return out
+
+
+def summarise(measured: list[Measured], ref_stats: FeatureStats | None = None) -> Score:
+    """Mean PSNR and colourfulness, the set's colourfulness ratio and delta-CF, and (given the
+    truth's `ref_stats` and measured features) fd_lite0."""
+    n = len(measured)
+    cf = sum(m.colorfulness for m in measured) / n
+    cf_ref = sum(m.colorfulness_ref for m in measured) / n
+    fd = math.nan
+    if ref_stats is not None and measured and measured[0].features is not None:
+        pred_stats = FeatureStats()
+        for m in measured:
+            pred_stats.add(m.features)
+        fd = stats_distance(pred_stats, ref_stats)
+    return Score(sum(m.psnr for m in measured) / n, cf, cf_ref, n, colorfulness_ratio(cf, cf_ref),
+                 delta_cf(cf, cf_ref), fd)
+
+
+def score(colorizer: Colorizer | None, images: list[torch.Tensor], features: Lite0Features | None = None,
+          ref_stats: FeatureStats | None = None) -> Score:
+    """`summarise(measure(...))`: the whole set's Score."""
+    return summarise(measure(colorizer, images, features), ref_stats)
 
 
 def evaluate(models: dict[str, Path | None], photos: Path | None, clips: list[Path], every: int = 5,
              render_size: int = 256, device: str = "auto",
              features: Lite0Features | None = None, pack: Path | None = None,
-             pack_max: int | None = None) -> dict[str, dict[str, Score]]:
+             pack_max: int | None = None, by_group: bool = False) -> dict[str, dict[str, Score]]:
     """{model name: {"val": Score, "photos": Score, "clips": Score}}; a model path None is the gray
-    baseline. `pack`: its validation split. `features`: also fd_lite0 of each model's set against
-    the truth (else NaN)."""
-    sets = {}
+    baseline. `pack`: its validation split; `by_group` adds one "val:GROUP" set per source group of
+    it, since the split's sizes follow the groups' (faces are nearly half of it) and one easy group
+    can hide what happens on the others. `features`: also fd_lite0 of each model's set against the
+    truth (else NaN)."""
+    sets: dict[str, list[torch.Tensor]] = {}
+    subsets: dict[str, tuple[str, list[int]]] = {}  # name -> (the set it is part of, indices)
     if pack:
-        sets["val"] = list(iter_pack_frames(pack, limit=pack_max))
+        grouped = pack_frames(pack, limit=pack_max)
+        sets["val"] = [frame for _, frame in grouped]
+        if by_group:
+            for group in sorted({g for g, _ in grouped}):
+                subsets[f"val:{group}"] = ("val", [i for i, (g, _) in enumerate(grouped) if g == group])
     if photos:
         sets["photos"] = list(iter_photos(photos))
     if clips:
         sets["clips"] = [f for clip in clips for f in iter_clip_frames(clip, every)]
-    truth = {name: features.stats(images) for name, images in sets.items()} if features is not None else {}
+    truth: dict[str, FeatureStats] = {}
+    if features is not None:
+        per_image = {name: [features.stats([image]) for image in images] for name, images in sets.items()}
+        truth = {name: _merged(stats) for name, stats in per_image.items()}
+        truth.update({name: _merged([per_image[parent][i] for i in idx]) for name, (parent, idx) in subsets.items()})
     results = {}
     for name, path in models.items():
         colorizer = None if path is None else Colorizer(path, device=device, render_size=render_size,
                                                        smoothing="none")
-        results[name] = {set_name: score(colorizer, images, features, truth.get(set_name))
-                         for set_name, images in sets.items()}
+        results[name] = {}
+        for set_name, images in sets.items():
+            measured = measure(colorizer, images, features)
+            results[name][set_name] = summarise(measured, truth.get(set_name))
+            for sub, (parent, idx) in subsets.items():
+                if parent == set_name:
+                    results[name][sub] = summarise([measured[i] for i in idx], truth.get(sub))
     return results
+
+
+def _merged(stats: list[FeatureStats]) -> FeatureStats:
+    total = FeatureStats()
+    for s in stats:
+        total = total + s
+    return total
