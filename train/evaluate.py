@@ -53,11 +53,6 @@ def pack_frames(pack: Path, split: str = "val", limit: int | None = None) -> lis
             for i in spread(len(frames.images), limit or len(frames.images))]
 
 
-def iter_pack_frames(pack: Path, split: str = "val", limit: int | None = None) -> Iterator[torch.Tensor]:
-    for _, frame in pack_frames(pack, split, limit):
-        yield frame
-
-
 def iter_clip_frames(path: Path, every: int) -> Iterator[torch.Tensor]:
     for rgb in iter_video_frames(path, every):
         yield torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.0
@@ -118,13 +113,13 @@ def evaluate(models: dict[str, Path | None], photos: Path | None, clips: list[Pa
     can hide what happens on the others. `features`: also fd_lite0 of each model's set against the
     truth (else NaN)."""
     sets: dict[str, list[torch.Tensor]] = {}
-    subsets: dict[str, tuple[str, list[int]]] = {}  # name -> (the set it is part of, indices)
+    groups: dict[str, list[int]] = {}  # "val:GROUP" -> its frames' indices in sets["val"]
     if pack:
         grouped = pack_frames(pack, limit=pack_max)
         sets["val"] = [frame for _, frame in grouped]
         if by_group:
-            for group in sorted({g for g, _ in grouped}):
-                subsets[f"val:{group}"] = ("val", [i for i, (g, _) in enumerate(grouped) if g == group])
+            for i, (group, _) in enumerate(grouped):
+                groups.setdefault(f"val:{group}", []).append(i)
     if photos:
         sets["photos"] = list(iter_photos(photos))
     if clips:
@@ -133,7 +128,7 @@ def evaluate(models: dict[str, Path | None], photos: Path | None, clips: list[Pa
     if features is not None:
         per_image = {name: [features.stats([image]) for image in images] for name, images in sets.items()}
         truth = {name: _merged(stats) for name, stats in per_image.items()}
-        truth.update({name: _merged([per_image[parent][i] for i in idx]) for name, (parent, idx) in subsets.items()})
+        truth.update({name: _merged([per_image["val"][i] for i in idx]) for name, idx in groups.items()})
     results = {}
     for name, path in models.items():
         colorizer = None if path is None else Colorizer(path, device=device, render_size=render_size,
@@ -142,9 +137,9 @@ def evaluate(models: dict[str, Path | None], photos: Path | None, clips: list[Pa
         for set_name, images in sets.items():
             measured = measure(colorizer, images, features)
             results[name][set_name] = summarise(measured, truth.get(set_name))
-            for sub, (parent, idx) in subsets.items():
-                if parent == set_name:
-                    results[name][sub] = summarise([measured[i] for i in idx], truth.get(sub))
+            if set_name == "val":
+                for group, idx in sorted(groups.items()):
+                    results[name][group] = summarise([measured[i] for i in idx], truth.get(group))
     return results
 
 
