@@ -109,7 +109,7 @@ def evaluate(models: dict[str, Path | None], photos: Path | None, clips: list[Pa
              pack_max: int | None = None, by_group: bool = False) -> dict[str, dict[str, Score]]:
     """{model name: {"val": Score, "photos": Score, "clips": Score}}; a model path None is the gray
     baseline. `pack`: its validation split; `by_group` adds one "val:GROUP" set per source group of
-    it, since the split's sizes follow the groups' (faces are nearly half of it) and one easy group
+    it, since the split's sizes follow the groups' (faces are a third of it) and one easy group
     can hide what happens on the others. `features`: also fd_lite0 of each model's set against the
     truth (else NaN)."""
     sets: dict[str, list[torch.Tensor]] = {}
