@@ -89,10 +89,7 @@ def summarise(measured: list[Measured], ref_stats: FeatureStats | None = None) -
     cf_ref = sum(m.colorfulness_ref for m in measured) / n
     fd = math.nan
     if ref_stats is not None and measured and measured[0].features is not None:
-        pred_stats = FeatureStats()
-        for m in measured:
-            pred_stats.add(m.features)
-        fd = stats_distance(pred_stats, ref_stats)
+        fd = stats_distance(_stats([m.features for m in measured]), ref_stats)
     return Score(sum(m.psnr for m in measured) / n, cf, cf_ref, n, colorfulness_ratio(cf, cf_ref),
                  delta_cf(cf, cf_ref), fd)
 
@@ -126,9 +123,9 @@ def evaluate(models: dict[str, Path | None], photos: Path | None, clips: list[Pa
         sets["clips"] = [f for clip in clips for f in iter_clip_frames(clip, every)]
     truth: dict[str, FeatureStats] = {}
     if features is not None:
-        per_image = {name: [features.stats([image]) for image in images] for name, images in sets.items()}
-        truth = {name: _merged(stats) for name, stats in per_image.items()}
-        truth.update({name: _merged([per_image["val"][i] for i in idx]) for name, idx in groups.items()})
+        per_image = {name: [features(image) for image in images] for name, images in sets.items()}
+        truth = {name: _stats(feats) for name, feats in per_image.items()}
+        truth.update({name: _stats([per_image["val"][i] for i in idx]) for name, idx in groups.items()})
     results = {}
     for name, path in models.items():
         colorizer = None if path is None else Colorizer(path, device=device, render_size=render_size,
@@ -143,8 +140,10 @@ def evaluate(models: dict[str, Path | None], photos: Path | None, clips: list[Pa
     return results
 
 
-def _merged(stats: list[FeatureStats]) -> FeatureStats:
+def _stats(features: list[torch.Tensor]) -> FeatureStats:
+    """Summary of (B,1280) feature batches: per-image features are kept rather than per-image
+    summaries, whose 1280x1280 sums would take 13 MB each."""
     total = FeatureStats()
-    for s in stats:
-        total = total + s
+    for f in features:
+        total.add(f)
     return total
