@@ -445,6 +445,35 @@ def test_export_best_and_resume_overrides(photo_pack, tmp_path):
         torch.testing.assert_close(net.state_dict()[k], v, atol=2e-3, rtol=1e-3)  # fp16 export
 
 
+def test_resume_into_a_fork_with_a_new_mix(photo_pack, tmp_path):
+    """--resume RUN --out NEW continues RUN's state and history in NEW with the new mix, and leaves RUN as
+    it was; a --mix group the pack lacks is refused in one line."""
+    from click.testing import CliRunner
+
+    from vidcolor.train.cli import train as train_cli
+    run, fork = tmp_path / "run", tmp_path / "fork"
+    group = FramePack(photo_pack).items[0]["group"]
+    res = CliRunner().invoke(train_cli, [
+        "fit", "--out", str(run), "--data", str(photo_pack), "--arch", "unet", "--gen-config", json.dumps(TINY),
+        "--no-pretrained", "--size", "32", "--batch", "4", "--ndf", "8", "--workers", "0", "--precision", "fp32",
+        "--no-val-fd", "--steps", "4", "--pretrain-steps", "4", "--ckpt-every", "2", "--val-max", "4"])
+    assert res.exit_code == 0, res.output
+    before = (run / "checkpoints" / "last.pt").read_bytes()
+    res = CliRunner().invoke(train_cli, ["fit", "--resume", str(run), "--out", str(fork), "--steps", "6",
+                                         "--mix", f"{group}=5"])
+    assert res.exit_code == 0, res.output
+    assert (run / "checkpoints" / "last.pt").read_bytes() == before
+    state = load_state(fork)
+    assert state["step"] == 6 and state["config"]["mix"] == {group: 5.0} and state["config"]["out"] == str(fork)
+    assert [int(r["step"]) for r in csv.DictReader((fork / "metrics.csv").open())] == [2, 4, 6]
+    assert [int(r["step"]) for r in csv.DictReader((run / "metrics.csv").open())] == [2, 4]
+    res = CliRunner().invoke(train_cli, ["fit", "--resume", str(run), "--out", str(fork)])
+    assert res.exit_code != 0 and "already holds a run" in str(res.exception)
+    res = CliRunner().invoke(train_cli, ["fit", "--resume", str(run), "--steps", "6", "--mix", "vidoes=5"])
+    assert res.exit_code != 0 and "vidoes, not a group of this pack" in str(res.exception)
+    assert load_state(run)["step"] == 4
+
+
 def test_crop_scale_bounds_limit_what_a_crop_covers(photo_pack):
     """--crop-max-scale keeps crops small (objects near the render size's scale): the crop of a frame whose
     value is its column covers at most sqrt(max area x 4/3) of the width."""

@@ -25,8 +25,8 @@ def _parse_mix(values: tuple[str, ...]) -> dict[str, float]:
 
 
 # Options that shape the networks or the data: a resumed run keeps its own.
-RESUME_FIXED = {"data", "run", "arch", "gen_config", "head", "global_context", "input_norm", "no_pretrained",
-                "ndf", "seed", "mix", "in_memory", "batch", "size"}
+RESUME_FIXED = {"data", "arch", "gen_config", "head", "global_context", "input_norm", "no_pretrained",
+                "ndf", "seed", "in_memory", "batch", "size"}
 
 
 @click.group()
@@ -62,7 +62,8 @@ def prepare(sources, out, size, every, dedup, min_chroma, val_every, val_files) 
 @train.command()
 @click.option("--data", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Pack from `prepare`.")
 @click.option("--out", "run", type=click.Path(path_type=Path), help="Run folder (config, checkpoints, samples).")
-@click.option("--resume", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Continue RUN exactly.")
+@click.option("--resume", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Continue RUN exactly. With --out NEW: continue it in NEW and leave RUN as it is (a fork).")
 @click.option("--arch", default=D("arch"), show_default=True, type=click.Choice(["effnet_unet", "unet"]))
 @click.option("--gen-config", default="{}", help="Generator keyword arguments as JSON, e.g. '{\"ngf\": 32}'.")
 @click.option("--head", default=D("head"), show_default=True, type=click.Choice(["regression", "bins"]),
@@ -114,20 +115,25 @@ def fit(ctx, data, run, resume, gen_config, no_pretrained, steps, pretrain_steps
     """Train a generator (and discriminator) on a frame pack. Multi-GPU/-node: launch with torchrun.
 
     With --resume, the run continues exactly; schedule options given on the command line
-    (--steps, --pretrain-steps, --freeze-steps, --d-pretrain-steps, --gan-lr, ...) replace the
-    run's, while the networks' options must stay as they were.
+    (--steps, --pretrain-steps, --freeze-steps, --d-pretrain-steps, --gan-lr, ...) and --mix
+    (merged into the run's, from that step on) replace the run's, while the networks' options
+    must stay as they were. --resume RUN --out NEW forks: RUN's state and history continue in NEW.
     """
     from .dist import cleanup, init_distributed
     from .loop import Trainer, load_state
     if resume:
         state = load_state(resume)
         cfg = TrainConfig(**state["config"])
-        run = resume
         given = {name for name in ctx.params
                  if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
         fixed = given & RESUME_FIXED
         if fixed:
             raise click.UsageError(f"with --resume, these cannot change: {', '.join(sorted(fixed))}")
+        if run and Path(run).resolve() != Path(resume).resolve():
+            _fork(Path(resume), Path(run))
+            cfg.out = str(run)
+        run = run or resume
+        cfg.mix = {**cfg.mix, **_parse_mix(mix)}
         cfg.steps = steps or cfg.steps
         cfg.pretrain_steps = cfg.pretrain_steps if pretrain_steps is None else pretrain_steps
         cfg.time_limit_min = time_limit_min or cfg.time_limit_min
@@ -149,6 +155,17 @@ def fit(ctx, data, run, resume, gen_config, no_pretrained, steps, pretrain_steps
         _run_with_progress(trainer, Path(run))
     finally:
         cleanup()
+
+
+def _fork(src: Path, dst: Path) -> None:
+    """Start run folder `dst` with `src`'s history, so its metrics read as one run."""
+    import shutil
+    if (dst / "checkpoints").exists():
+        raise VidcolorError(f"{dst} already holds a run; fork into another --out")
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in ("metrics.csv", "tuning.jsonl"):
+        if (src / name).exists():
+            shutil.copyfile(src / name, dst / name)
 
 
 def _run_with_progress(trainer, run: Path) -> None:

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from vidcolor.color import rgb_to_lab
+from vidcolor.errors import VidcolorError
 from vidcolor.media.streams import RGB_EXACT
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png"}
@@ -294,6 +295,10 @@ class ResumableSampler(torch.utils.data.Sampler):
         counts: dict[str, int] = {}
         for it in dataset.items:
             counts[it["group"]] = counts.get(it["group"], 0) + 1
+        unknown = sorted(set(mix) - set(counts))
+        if unknown:  # a misspelt group would otherwise be ignored without a word
+            raise VidcolorError(f"--mix names {', '.join(unknown)}, not a group of this pack "
+                                f"(its groups: {', '.join(sorted(counts))})")
         # Each group gets total weight mix[group] (default: its size, i.e. uniform over frames).
         self.weights = torch.tensor([mix.get(it["group"], counts[it["group"]]) / counts[it["group"]]
                                      for it in dataset.items], dtype=torch.double)
