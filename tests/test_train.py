@@ -20,6 +20,7 @@ from vidcolor.train.data import FramePack, prepare_pack, spread
 from vidcolor.train.export import export_run
 from vidcolor.train.loop import TrainConfig, Trainer, fit, load_state
 from vidcolor.checkpoint import load_generator
+from vidcolor.errors import VidcolorError
 
 TINY = {"num_downs": 5, "ngf": 8}
 ROOT = Path(__file__).resolve().parents[1]
@@ -443,6 +444,29 @@ def test_export_best_and_resume_overrides(photo_pack, tmp_path):
     ref, _ = load_generator(run / "checkpoints" / "G_0000004.pt")
     for k, v in ref.state_dict().items():
         torch.testing.assert_close(net.state_dict()[k], v, atol=2e-3, rtol=1e-3)  # fp16 export
+    # Averaged checkpoints: each weight is the mean of the picked steps' weights.
+    path, meta = export_run(run, tmp_path / "avg.pt", pick="6,2")
+    assert meta["steps"] == 6 and meta["averaged_steps"] == [2, 6] and "validation" not in meta
+    avg, _ = load_generator(path)
+    s2, s6 = (load_generator(run / "checkpoints" / f"G_000000{s}.pt")[0].state_dict() for s in (2, 6))
+    moved = 0
+    for k, v in avg.state_dict().items():
+        if v.is_floating_point():
+            torch.testing.assert_close(v, (s2[k] + s6[k]) / 2, atol=2e-3, rtol=1e-3)
+            moved += int(not torch.allclose(s2[k], s6[k]))
+    assert moved > 0  # the two steps differ, so the average is neither of them
+    with pytest.raises(VidcolorError, match="G_0000003.pt is missing"):
+        export_run(run, tmp_path / "bad.pt", pick="2,3")
+    res = CliRunner().invoke(train_cli, ["export", str(run), "-o", str(tmp_path / "x.pt"), "--pick", "2,x"])
+    assert res.exit_code != 0 and "steps S1,S2" in res.output
+
+
+def test_average_state_dicts_means_floats_and_keeps_counters():
+    from vidcolor.train.export import average_state_dicts
+    a = {"w": torch.tensor([1.0, 3.0]), "n": torch.tensor(4)}
+    b = {"w": torch.tensor([3.0, 5.0]), "n": torch.tensor(9)}
+    out = average_state_dicts([a, b])
+    assert out["w"].tolist() == [2.0, 4.0] and out["n"].item() == 9 and out["n"].dtype == torch.int64
 
 
 def test_resume_into_a_fork_with_a_new_mix(photo_pack, tmp_path):

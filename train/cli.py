@@ -196,14 +196,16 @@ def _run_with_progress(trainer, run: Path) -> None:
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--full-precision", is_flag=True, help="Keep fp32 weights (default: fp16, half the size).")
 @click.option("--pick", default="last", show_default=True,
-              help="last, best (by validation: lowest fd_lite0 with PSNR not below gray's) or a checkpoint step.")
+              help="last, best (by validation: lowest fd_lite0 with PSNR not below gray's), a checkpoint step, "
+                   "or steps S1,S2,... whose weights are averaged (late checkpoints of one run).")
 @click.option("--temperature", type=click.FloatRange(*TEMPERATURE_RANGE),
               help="bins head: decoding temperature stored in the model (lower: more saturated) [the run's].")
 def export(run, out, full_precision, pick, temperature) -> None:
     """Write RUN's generator as a one-file inference model."""
     from .export import export_run
-    if pick not in ("last", "best") and not pick.isdigit():
-        raise click.BadParameter(f"{pick!r}: expected last, best or a step number", param_hint="--pick")
+    if pick not in ("last", "best") and not all(p.isdigit() for p in pick.split(",")):
+        raise click.BadParameter(f"{pick!r}: expected last, best, a step number or steps S1,S2,... to average",
+                                 param_hint="--pick")
     path, meta = export_run(run, out, half=not full_precision, pick=pick, temperature=temperature)
     click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, {meta['steps']} steps)")
 
