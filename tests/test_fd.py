@@ -274,3 +274,27 @@ def test_train_evaluate_by_group_splits_the_pack_validation_set(tmp_path) -> Non
     assert warm["psnr"] != pytest.approx(cool["psnr"])  # each group scores its own frames
     assert all(math.isfinite(s["fd_lite0"]) and s["fd_lite0"] > 0 for s in (whole, warm, cool))
     assert invoke("train", "evaluate", "--photos", tmp_path / "src" / "warm", "--by-group").exit_code == 2
+
+
+def test_train_evaluate_scores_each_model_at_each_saturation(tmp_path) -> None:
+    """`--saturation S` adds "MODEL @S" rows: 0 is the gray baseline exactly, 2 has about twice the colour."""
+    from vidcolor.checkpoint import default_model_path
+    model = default_model_path()
+    if not model.is_file():
+        pytest.skip("no default model installed")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    yy, xx = np.mgrid[0:64, 0:96]
+    for i in range(2):
+        rgb = np.stack([90 + 60 * (yy < 32), 140 + 40 * np.sin(xx / (6 + i)), 200 - 80 * (yy < 32)], -1)
+        cv2.imwrite(str(photos / f"p{i}.png"), cv2.cvtColor(rgb.clip(0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
+    report = tmp_path / "table.json"
+    result = invoke("train", "evaluate", model, "--photos", photos, "--no-fd", "--saturation", "1",
+                    "--saturation", "0", "--saturation", "2", "--json", report)
+    assert result.exit_code == 0, result.output
+    rows = {name: sets["photos"] for name, sets in json.loads(report.read_text()).items()}
+    gray, plain, zero, double = (rows[n] for n in ("gray baseline (ab = 0)", model.name, f"{model.name} @0",
+                                                   f"{model.name} @2"))
+    assert zero["psnr"] == pytest.approx(gray["psnr"], abs=1e-3) and zero["colorfulness"] < 0.5
+    assert plain["colorfulness"] > 1.0 and double["colorfulness"] > 1.6 * plain["colorfulness"]
+    assert invoke("train", "evaluate", model, "--photos", photos, "--saturation", "9").exit_code == 2

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from vidcolor.controls import RENDER_SIZE, RENDER_SIZE_RANGE
+from vidcolor.controls import RENDER_SIZE, RENDER_SIZE_RANGE, SATURATION_RANGE
 from vidcolor.errors import VidcolorError
 
 from .config import SIZE_RANGE, TEMPERATURE_RANGE, TrainConfig
@@ -225,7 +225,10 @@ def export(run, out, full_precision, pick, temperature) -> None:
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the table as JSON.")
 @click.option("--fd/--no-fd", "with_fd", default=True, show_default=True,
               help="Score fd_lite0 (Fréchet distance on EfficientNet-Lite0 ImageNet features, not FID).")
-def evaluate(models, pack, pack_max, by_group, photos, clips, every, render_size, json_out, with_fd) -> None:
+@click.option("--saturation", "saturations", multiple=True, type=click.FloatRange(*SATURATION_RANGE),
+              help="Also score each model at this `run --saturation` (repeatable) [1].")
+def evaluate(models, pack, pack_max, by_group, photos, clips, every, render_size, json_out, with_fd,
+             saturations) -> None:
     """PSNR, colourfulness (ratio and ΔCF to the truth's) and fd_lite0 of MODELS (and the gray
     baseline) on colour photos and clip frames."""
     import math
@@ -247,7 +250,7 @@ def evaluate(models, pack, pack_max, by_group, photos, clips, every, render_size
     features = Lite0Features(resolve_device("auto")) if reason is None else None
     named = {"gray baseline (ab = 0)": None, **{m.name: m for m in models}}
     results = run_eval(named, photos, list(clips), every, render_size, features=features, pack=pack,
-                       pack_max=pack_max, by_group=by_group)
+                       pack_max=pack_max, by_group=by_group, saturations=saturations or (1.0,))
     table = Table("model", "set", "images", "PSNR (dB)", "colourfulness", "colourfulness (truth)", "CF ratio", "ΔCF",
                   "fd_lite0")
     for name, sets in results.items():

@@ -103,12 +103,14 @@ def score(colorizer: Colorizer | None, images: list[torch.Tensor], features: Lit
 def evaluate(models: dict[str, Path | None], photos: Path | None, clips: list[Path], every: int = 5,
              render_size: int = 256, device: str = "auto",
              features: Lite0Features | None = None, pack: Path | None = None,
-             pack_max: int | None = None, by_group: bool = False) -> dict[str, dict[str, Score]]:
+             pack_max: int | None = None, by_group: bool = False,
+             saturations: tuple[float, ...] = (1.0,)) -> dict[str, dict[str, Score]]:
     """{model name: {"val": Score, "photos": Score, "clips": Score}}; a model path None is the gray
     baseline. `pack`: its validation split; `by_group` adds one "val:GROUP" set per source group of
     it, since the split's sizes follow the groups' (faces are a third of it) and one easy group
     can hide what happens on the others. `features`: also fd_lite0 of each model's set against the
-    truth (else NaN)."""
+    truth (else NaN). `saturations`: each model is also scored at these `run --saturation` values,
+    named "MODEL @S" (1 keeps the plain name)."""
     sets: dict[str, list[torch.Tensor]] = {}
     groups: dict[str, list[int]] = {}  # "val:GROUP" -> its frames' indices in sets["val"]
     if pack:
@@ -127,9 +129,11 @@ def evaluate(models: dict[str, Path | None], photos: Path | None, clips: list[Pa
         truth = {name: _stats(feats) for name, feats in per_image.items()}
         truth.update({name: _stats([per_image["val"][i] for i in idx]) for name, idx in groups.items()})
     results = {}
-    for name, path in models.items():
+    runs = [(name, None, 1.0) if path is None else (name if sat == 1.0 else f"{name} @{sat:g}", path, sat)
+            for name, path in models.items() for sat in (saturations if path is not None else (1.0,))]
+    for name, path, sat in runs:
         colorizer = None if path is None else Colorizer(path, device=device, render_size=render_size,
-                                                       smoothing="none")
+                                                       smoothing="none", saturation=sat)
         results[name] = {}
         for set_name, images in sets.items():
             measured = measure(colorizer, images, features)
