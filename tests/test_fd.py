@@ -277,7 +277,8 @@ def test_train_evaluate_by_group_splits_the_pack_validation_set(tmp_path) -> Non
 
 
 def test_train_evaluate_scores_each_model_at_each_saturation(tmp_path) -> None:
-    """`--saturation S` adds "MODEL @S" rows: 0 is the gray baseline exactly, 2 has about twice the colour."""
+    """`--saturation S` adds "MODEL @S" rows beside the plain model's: 0 is the gray baseline, 2 has about
+    twice the colour."""
     from vidcolor.checkpoint import default_model_path
     model = default_model_path()
     if not model.is_file():
@@ -289,8 +290,8 @@ def test_train_evaluate_scores_each_model_at_each_saturation(tmp_path) -> None:
         rgb = np.stack([90 + 60 * (yy < 32), 140 + 40 * np.sin(xx / (6 + i)), 200 - 80 * (yy < 32)], -1)
         cv2.imwrite(str(photos / f"p{i}.png"), cv2.cvtColor(rgb.clip(0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
     report = tmp_path / "table.json"
-    result = invoke("train", "evaluate", model, "--photos", photos, "--no-fd", "--saturation", "1",
-                    "--saturation", "0", "--saturation", "2", "--json", report)
+    result = invoke("train", "evaluate", model, "--photos", photos, "--no-fd", "--saturation", "0",
+                    "--saturation", "2", "--json", report)
     assert result.exit_code == 0, result.output
     rows = {name: sets["photos"] for name, sets in json.loads(report.read_text()).items()}
     gray, plain, zero, double = (rows[n] for n in ("gray baseline (ab = 0)", model.name, f"{model.name} @0",

@@ -250,7 +250,8 @@ def evaluate(models, pack, pack_max, by_group, photos, clips, every, render_size
     features = Lite0Features(resolve_device("auto")) if reason is None else None
     named = {"gray baseline (ab = 0)": None, **{m.name: m for m in models}}
     results = run_eval(named, photos, list(clips), every, render_size, features=features, pack=pack,
-                       pack_max=pack_max, by_group=by_group, saturations=saturations or (1.0,))
+                       pack_max=pack_max, by_group=by_group,
+                       saturations=tuple(dict.fromkeys((1.0, *saturations))))
     table = Table("model", "set", "images", "PSNR (dB)", "colourfulness", "colourfulness (truth)", "CF ratio", "ΔCF",
                   "fd_lite0")
     for name, sets in results.items():

@@ -17,8 +17,9 @@ from .select import pick_best, read_metrics
 
 def average_state_dicts(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """The uniform mean of several checkpoints' weights (and BatchNorm statistics), as in stochastic
-    weight averaging: late checkpoints of one run lie in one basin, and their mean is steadier than any
-    of them. Integer buffers (BatchNorm's batch counters) are the last state's."""
+    weight averaging: late checkpoints of one run lie in one basin, and their mean swings less on
+    single scenes than they do (model card, session 12). Integer buffers (BatchNorm's batch counters)
+    are the last state's."""
     out = {}
     for key, last in states[-1].items():
         if last.is_floating_point():
