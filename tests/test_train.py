@@ -495,6 +495,8 @@ def test_resume_into_a_fork_with_a_new_mix(photo_pack, tmp_path):
     assert res.exit_code != 0 and "already holds a run" in str(res.exception)
     res = CliRunner().invoke(train_cli, ["fit", "--resume", str(run), "--steps", "6", "--mix", "vidoes=5"])
     assert res.exit_code != 0 and "vidoes, not a group of this pack" in str(res.exception)
+    res = CliRunner().invoke(train_cli, ["fit", "--resume", str(run), "--out", str(tmp_path / "f2"), "--mix", "vidoes=5"])
+    assert res.exit_code != 0 and not (tmp_path / "f2").exists()  # refused before anything is written
     assert load_state(run)["step"] == 4
 
 

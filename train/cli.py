@@ -121,6 +121,7 @@ def fit(ctx, data, run, resume, gen_config, no_pretrained, steps, pretrain_steps
     """
     from .dist import cleanup, init_distributed
     from .loop import Trainer, load_state
+    fork_from = None
     if resume:
         state = load_state(resume)
         cfg = TrainConfig(**state["config"])
@@ -129,8 +130,10 @@ def fit(ctx, data, run, resume, gen_config, no_pretrained, steps, pretrain_steps
         fixed = given & RESUME_FIXED
         if fixed:
             raise click.UsageError(f"with --resume, these cannot change: {', '.join(sorted(fixed))}")
-        if run and Path(run).resolve() != Path(resume).resolve():
-            _fork(Path(resume), Path(run))
+        fork_from = resume if run and Path(run).resolve() != Path(resume).resolve() else None
+        if fork_from and (Path(run) / "checkpoints").exists():
+            raise VidcolorError(f"{run} already holds a run; fork into another --out")
+        if fork_from:
             cfg.out = str(run)
         run = run or resume
         cfg.mix = {**cfg.mix, **_parse_mix(mix)}
@@ -149,19 +152,19 @@ def fit(ctx, data, run, resume, gen_config, no_pretrained, steps, pretrain_steps
                           mix=_parse_mix(mix), time_limit_min=time_limit_min, **opts)
     info, dev = init_distributed(cfg.device)
     try:
-        trainer = Trainer(cfg, dev, info)
+        trainer = Trainer(cfg, dev, info)  # checks the options (a --mix group the pack lacks) first
         if resume:
             trainer.load_state_dict(state)
+        if fork_from and info.is_main:
+            _fork_history(Path(fork_from), Path(run))
         _run_with_progress(trainer, Path(run))
     finally:
         cleanup()
 
 
-def _fork(src: Path, dst: Path) -> None:
+def _fork_history(src: Path, dst: Path) -> None:
     """Start run folder `dst` with `src`'s history, so its metrics read as one run."""
     import shutil
-    if (dst / "checkpoints").exists():
-        raise VidcolorError(f"{dst} already holds a run; fork into another --out")
     dst.mkdir(parents=True, exist_ok=True)
     for name in ("metrics.csv", "tuning.jsonl"):
         if (src / name).exists():
