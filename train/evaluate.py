@@ -24,7 +24,7 @@ from vidcolor.fd import FeatureStats, Lite0Features, stats_distance
 from vidcolor.metrics import colorfulness_frames, colorfulness_ratio, delta_cf, psnr_frames
 from vidcolor.pipeline import Colorizer
 
-from .data import IMAGE_EXTS, iter_video_frames, read_image
+from .pack import IMAGE_EXTS, iter_video_frames, read_image, spread
 
 
 @dataclass
@@ -44,13 +44,15 @@ def iter_photos(folder: Path) -> Iterator[torch.Tensor]:
 
 
 def pack_frames(pack: Path, split: str = "val", limit: int | None = None) -> list[tuple[str, torch.Tensor]]:
-    """A pack split's (group, frame) pairs, frames whole at their stored size: the validation set
-    for choosing recipes, checkpoints and settings (never the evaluation folder). `limit`: that
-    many, spread evenly over the split."""
-    from .data import MemoryFrames, spread
-    frames = MemoryFrames(pack, split)
-    return [(frames.items[i]["group"], frames.images[i][None].float() / 255.0)
-            for i in spread(len(frames.images), limit or len(frames.images))]
+    """A pack split's (group, frame) pairs, frames whole at their stored size: the validation set for
+    choosing recipes, checkpoints and settings (never the evaluation folder). `limit`: that many, spread
+    evenly over the split. `pack`: a pack folder or a tensor pack."""
+    from .datasets import FramePack, TensorFrames, is_tensor_pack
+    frames = TensorFrames(pack, split) if is_tensor_pack(pack) else FramePack(pack, split, augment=False)
+    picked = spread(len(frames), limit or len(frames))
+    if isinstance(frames, TensorFrames):
+        return [(frames.group_of(i), frames.whole([i])) for i in picked]
+    return [(frames.group_of(i), frames.raw(i)[None].float() / 255.0) for i in picked]
 
 
 def iter_clip_frames(path: Path, every: int) -> Iterator[torch.Tensor]:

@@ -1,50 +1,69 @@
-"""Choosing a run's checkpoint by validation, not by eye (DeOldify's NoGAN stops its short GAN
-phase before the colours go wrong; we let the validation metrics of metrics.csv decide).
+"""Choosing the checkpoint to ship by the recipe's rule, never by eye.
 
-Rule: among the checkpoints whose validation PSNR is at least the gray baseline's minus
-`psnr_margin` dB (colour that is worse than none is wrong colour), keep those whose colourfulness is
-at least CF_FLOOR of the truth's when any is (fd_lite0 alone favours slightly muted colour: on run s7
-it picked CF 0.73 over CF 0.82 for 1 point of fd), and take the lowest fd_lite0; runs
-validated without fd_lite0 take the highest colourfulness ratio (capped at 1) instead. Where only
-some checkpoints have fd_lite0 (switched on for the GAN phase), only those compete. When no
-checkpoint qualifies, the one with the highest PSNR.
+The rule (`select_psnr_margin`, `select_cf_floor` in the recipe): a checkpoint is eligible when its PSNR is
+at least the gray baseline's minus the margin (colour that is worse than none is wrong colour); among the
+eligible, those whose colourfulness ratio reaches the floor are preferred, since fd_lite0 alone favours
+slightly muted colour; the lowest fd_lite0 wins. Without fd_lite0, the highest colourfulness ratio (capped
+at 1) wins. When none is eligible, the highest PSNR.
+
+Rows are plain dicts with `step`, `psnr`, `psnr_gray` and, when measured, `cf_ratio` and `fd`: the
+product-path learning curve of `train evaluate RUN` (curve.csv) or the validation during training
+(metrics.csv, through `from_metrics`).
 """
 
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 from typing import Any
 
-PSNR_MARGIN_DB = 0.0
-CF_FLOOR = 0.8  # colourfulness ratio a default model should reach (issue 11's target)
+
+def _num(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
 
 
-def read_metrics(run: Path) -> list[dict[str, float]]:
-    path = Path(run) / "metrics.csv"
-    if not path.exists():
+def read_csv(path: Path) -> list[dict[str, float | str]]:
+    if not Path(path).exists():
         return []
-    rows = []
-    for raw in csv.DictReader(path.open()):
-        rows.append({k: float(v) for k, v in raw.items() if k and v not in ("", None)})
-    return rows
+    return [{k: (_num(v) if k != "set" else v) for k, v in raw.items() if k} for raw in csv.DictReader(open(path))]
 
 
-def pick_best(rows: list[dict[str, float]], psnr_margin: float = PSNR_MARGIN_DB) -> dict[str, Any] | None:
-    """The chosen metrics row (see the module docstring), or None for a run without validation."""
-    scored = [r for r in rows if "val_psnr" in r]
-    if not scored:
+def read_metrics(run: Path) -> list[dict[str, Any]]:
+    return read_csv(Path(run) / "metrics.csv")
+
+
+def from_metrics(rows: list[dict[str, Any]]) -> list[dict[str, float]]:
+    """metrics.csv rows as rule rows."""
+    out = []
+    for r in rows:
+        if "val_psnr" not in r or math.isnan(r["val_psnr"]):
+            continue
+        truth = r.get("val_colorfulness_truth", math.nan)
+        out.append({"step": r["step"], "psnr": r["val_psnr"], "psnr_gray": r.get("val_psnr_gray", -math.inf),
+                    "cf_ratio": r.get("val_colorfulness", math.nan) / truth if truth and truth > 0 else math.nan,
+                    "fd": r.get("val_fd_lite0", math.nan)})
+    return out
+
+
+def pick_best(rows: list[dict[str, float]], psnr_margin: float, cf_floor: float) -> dict[str, float] | None:
+    """The chosen row (see the module docstring), or None when no row was validated."""
+    if not rows:
         return None
-    with_fd = [r for r in scored if "val_fd_lite0" in r]
-    if with_fd:  # a run that switched fd_lite0 on part-way (for its GAN phase) is judged by it
-        scored = with_fd
-    eligible = [r for r in scored if r["val_psnr"] >= r.get("val_psnr_gray", float("-inf")) - psnr_margin]
+    with_fd = [r for r in rows if not math.isnan(r.get("fd", math.nan))]
+    scored = with_fd or rows  # a run that switched fd_lite0 on part-way is judged by it
+    eligible = [r for r in scored if r["psnr"] >= r["psnr_gray"] - psnr_margin]
     if not eligible:
-        return max(scored, key=lambda r: r["val_psnr"])
+        return max(scored, key=lambda r: r["psnr"])
+
     def ratio(r: dict[str, float]) -> float:
-        return min(1.0, r.get("val_colorfulness", 0.0) / max(1e-6, r.get("val_colorfulness_truth", 1.0)))
+        v = r.get("cf_ratio", math.nan)
+        return 0.0 if math.isnan(v) else min(1.0, v)
 
     if with_fd:
-        vivid = [r for r in eligible if "val_colorfulness" in r and ratio(r) >= CF_FLOOR]
-        return min(vivid or eligible, key=lambda r: (r["val_fd_lite0"], -r["val_psnr"]))
-    return max(eligible, key=lambda r: (ratio(r), r["val_psnr"]))
+        vivid = [r for r in eligible if ratio(r) >= cf_floor]
+        return min(vivid or eligible, key=lambda r: (r["fd"], -r["psnr"]))
+    return max(eligible, key=lambda r: (ratio(r), r["psnr"]))

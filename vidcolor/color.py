@@ -1,31 +1,18 @@
 """Colour maths: L*a*b* conversion, the L* the model sees, and the network's normalisation constants.
 
 Everything here is a pure tensor function in fp32 so it can be tested without video and
-run on any device. kornia's Lab uses sRGB with a D65 white point: L in [0, 100], a and b
-within about +-110 for real images.
+run on any device. The Lab conversion itself lives in `lab.py` (plain torch, shared with training).
 """
 
 from __future__ import annotations
 
-import kornia.color as kc
 import torch
 
 from .geometry import resize
 from .colorspec import YuvSpec, rgb_frame_spec
 from .yuv import luma_to_gray, rgb_to_yuv
-
-L_SCALE = 50.0
-AB_SCALE = 110.0
-
-
-def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
-    """(B,3,H,W) RGB in [0,1] -> Lab, always computed in fp32."""
-    return kc.rgb_to_lab(rgb.float().clamp(0.0, 1.0))
-
-
-def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
-    """(B,3,H,W) Lab -> RGB clamped to [0,1], in fp32."""
-    return kc.lab_to_rgb(lab.float(), clip=True)
+from .lab import (AB_SCALE, L_SCALE, denormalize_ab, denormalize_l, join_lab, lab_to_rgb, normalize_ab,  # noqa: F401
+                  normalize_l, rgb_to_lab)
 
 
 def gray_lightness(v: torch.Tensor) -> torch.Tensor:
@@ -63,27 +50,9 @@ def frame_lightness(y: torch.Tensor, render_hw: tuple[int, int], chroma_hw: tupl
     return luma_lightness(y_chroma if fits else y, render_hw, spec), luma_lightness(y_chroma, chroma_hw, spec)
 
 
-def normalize_l(L: torch.Tensor) -> torch.Tensor:
-    """L in [0,100] -> network input in [-1,1]."""
-    return L / L_SCALE - 1.0
 
 
-def denormalize_l(x: torch.Tensor) -> torch.Tensor:
-    return (x + 1.0) * L_SCALE
 
-
-def normalize_ab(ab: torch.Tensor) -> torch.Tensor:
-    """ab in about [-110,110] -> training target in about [-1,1] (matches the generator's tanh)."""
-    return ab / AB_SCALE
-
-
-def denormalize_ab(x: torch.Tensor) -> torch.Tensor:
-    return x.float() * AB_SCALE
-
-
-def join_lab(L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
-    """Concatenate (B,1,H,W) L and (B,2,H,W) ab into Lab."""
-    return torch.cat([L.float(), ab.float()], dim=1)
 
 
 def rgb_luma(rgb: torch.Tensor, spec: YuvSpec) -> torch.Tensor:

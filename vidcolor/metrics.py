@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 from collections import deque
 
-import kornia.metrics
 import torch
 
 from .colorspec import LUMA_WEIGHTS
@@ -106,6 +105,8 @@ def ssim_frames(pred: torch.Tensor, ref: torch.Tensor) -> list[float]:
     if min(p.shape[-2:]) < SSIM_WINDOW:
         raise ValueError(f"SSIM needs frames of at least {SSIM_WINDOW}x{SSIM_WINDOW}")
     out = []
+    import kornia.metrics  # here, not above: training imports this module on machines without kornia
+
     for i in range(p.shape[0]):  # one frame at a time: kornia holds ~6 float maps per input
         m = kornia.metrics.ssim(
             p[i : i + 1].float(), r[i : i + 1].float(), SSIM_WINDOW, max_val=255.0, eps=0.0, padding="valid"

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..color import AB_SCALE
+from ..lab import AB_SCALE
 from ..colorbins import DEFAULT_TEMPERATURE, annealed_mean, gamut_bins
 
 # (repeats, kernel, stride, expand, out_channels) per stage, EfficientNet-Lite0.
