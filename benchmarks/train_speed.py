@@ -1,9 +1,9 @@
-"""Training throughput (images/s) of several recipes, measured side by side in one process.
+"""Training throughput (images/s) of recipes, measured side by side in one process.
 
-Each recipe is a set of `TrainConfig` overrides. The recipes' trainers are built once, then timed
-in interleaved rounds (recipe A, B, C, A, B, C, ...) so that machine noise hits them alike; the
-median of the rounds is reported. A step includes fetching its batch (JPEG decoding and workers
-for the on-disk pack, tensor crops for the in-memory one).
+Each entry is a recipe (`train/recipes/NAME.toml`) with `--set`-style overrides. The trainers are built once,
+then timed in interleaved rounds (A, B, C, A, B, C, ...) so that machine noise hits them alike; the median of
+the rounds is reported. A step includes fetching its batch (JPEG decoding and workers for a pack folder,
+tensor crops for the in-memory and tensor packs).
 
     python benchmarks/train_speed.py --data ~/vidcolor-runs/pack192 --rounds 3 --steps 10
 """
@@ -24,21 +24,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vidcolor.train.loop import TrainConfig, Trainer  # noqa: E402
+from vidcolor.train.config import parse_sets, resolve  # noqa: E402
+from vidcolor.train.model import Trainer  # noqa: E402
 
-RECIPES: dict[str, dict] = {
-    # What trained the shipped model: 160 px, batch 16, full fine-tuning, JPEG pack with a worker.
-    "today (160px, b16, full fine-tune)": dict(size=160, batch=16, workers=1, precision="fp32"),
-    "in-memory, 128px, b32, full fine-tune, auto precision": dict(size=128, batch=32, in_memory=True),
-    "in-memory, 128px, b32, frozen encoder, regression+global": dict(
-        size=128, batch=32, in_memory=True, freeze_steps=10**9, freeze_encoder_bn=True,
-        global_context=True, input_norm="tf"),
-    "in-memory, 128px, b32, frozen encoder, bins+global": dict(
-        size=128, batch=32, in_memory=True, freeze_steps=10**9, freeze_encoder_bn=True,
-        global_context=True, input_norm="tf", head="bins"),
-    "in-memory, 128px, b32, unfrozen (BN kept), bins+global": dict(
-        size=128, batch=32, in_memory=True, freeze_encoder_bn=True, encoder_lr_mult=0.1,
-        global_context=True, input_norm="tf", head="bins"),
+RECIPES: dict[str, tuple[str, list[str], dict]] = {
+    # name: (recipe, --set overrides, machine options)
+    "default (160px, b16, JPEG pack, 1 worker)": ("default", ["mix={}"], {"workers": 1, "precision": "fp32"}),
+    "default, in memory, auto precision": ("default", ["mix={}"], {"in_memory": True}),
+    "gpu recipe (128px, b64) on CPU": ("gpu", [], {"in_memory": True}),
 }
 
 
@@ -64,23 +57,23 @@ def main() -> None:
     recipes = {k: v for k, v in RECIPES.items() if not args.only or any(o in k for o in args.only)}
     trainers = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, over in recipes.items():
+        for name, (recipe, sets, machine) in recipes.items():
             t0 = time.perf_counter()
-            cfg = TrainConfig(data=str(args.data), out=tmp, phase="pretrain", steps=10**9, ndf=32, **over)
+            cfg = resolve(recipe, {**parse_sets(sets), "steps": 10**9, "pretrain_steps": 10**9},
+                          data=str(args.data), out=tmp, **machine)
             trainers[name] = Trainer(cfg, torch.device("cpu"))
             tr = trainers[name]
-            picked = (f"{'bf16' if tr.amp_dtype else 'fp32'}{'+cl' if tr.channels_last else ''}")
-            print(f"built {name!r} in {time.perf_counter() - t0:.1f} s; settings {picked} {tr.tuning.get('timings', '')}",
-                  flush=True)
+            print(f"built {name!r} in {time.perf_counter() - t0:.1f} s; settings {tr.settings.name} "
+                  f"{tr.settings.timings}", flush=True)
             for _ in range(2):  # warm-up: workers start, oneDNN builds kernels
-                tr.set_input(tr.next_batch())
+                tr.set_input(tr.data.next())
                 tr.optimize_parameters()
         speeds: dict[str, list[float]] = {n: [] for n in trainers}
         for r in range(args.rounds):
             for name, tr in trainers.items():
                 t0 = time.perf_counter()
                 for _ in range(args.steps):
-                    tr.set_input(tr.next_batch())
+                    tr.set_input(tr.data.next())
                     tr.optimize_parameters()
                 speeds[name].append(args.steps * tr.cfg.batch / (time.perf_counter() - t0))
                 print(f"round {r + 1} {name}: {speeds[name][-1]:.1f} img/s", flush=True)

@@ -252,7 +252,7 @@ def test_train_evaluate_scores_the_gray_baseline_with_fd_and_ratio(tmp_path) -> 
 
 @needs_lite0
 def test_train_evaluate_by_group_splits_the_pack_validation_set(tmp_path) -> None:
-    from vidcolor.train.data import prepare_pack
+    from vidcolor.train.pack import prepare_pack
 
     yy, xx = np.mgrid[0:64, 0:80]
     for group, base in (("warm", (200, 120, 60)), ("cool", (60, 120, 200))):

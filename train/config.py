@@ -142,8 +142,9 @@ def read_recipe(name_or_file: str, _seen: tuple[str, ...] = ()) -> dict[str, Any
 
 
 def parse_sets(items: tuple[str, ...] | list[str]) -> dict[str, Any]:
-    """`key=value` strings (values as TOML: 3, 2e-4, true, "text"; bare words are text) as recipe keys;
-    `mix.GROUP=W` and `generator.NAME=V` set one entry of those tables."""
+    """`key=value` strings (values as TOML: 3, 2e-4, true, "text", {}; bare words are text) as recipe keys.
+    `mix.GROUP=W` and `generator.NAME=V` set one entry of those tables (kept as dotted keys until `_apply`);
+    `mix={...}` replaces the whole table."""
     out: dict[str, Any] = {}
     for item in items:
         key, sep, text = item.partition("=")
@@ -158,7 +159,7 @@ def parse_sets(items: tuple[str, ...] | list[str]) -> dict[str, Any]:
         if dot:
             if table not in ("mix", "generator"):
                 raise _unknown(table, ("mix", "generator"), f"--set {item}")
-            out.setdefault(table, {})[entry] = value
+            out[key] = value
         elif key not in RECIPE_KEYS:
             raise _unknown(key, RECIPE_KEYS, "--set")
         else:
@@ -194,22 +195,28 @@ def _check(cfg: TrainConfig) -> TrainConfig:
 
 def resolve(recipe: str, sets: dict[str, Any] | None = None, **machine: Any) -> TrainConfig:
     """TrainConfig from a recipe, `--set` overrides and the command line's machine options."""
-    keys = read_recipe(recipe)
-    for key, value in (sets or {}).items():
-        keys[key] = {**keys.get(key, {}), **value} if key in ("mix", "generator") else value
+    keys = _apply(read_recipe(recipe), sets or {})
     return _check(TrainConfig(**keys, **{k: v for k, v in machine.items() if v is not None}))
+
+
+def _apply(keys: dict[str, Any], sets: dict[str, Any]) -> dict[str, Any]:
+    """`parse_sets`' overrides on recipe keys: whole values replace, dotted entries go into their table."""
+    out = {**keys, **{k: v for k, v in sets.items() if "." not in k}}
+    for key, value in sets.items():
+        if "." in key:
+            table, _, entry = key.partition(".")
+            out[table] = {**out.get(table, {}), entry: value}
+    return out
 
 
 def resume_config(stored: dict[str, Any], sets: dict[str, Any] | None = None, **machine: Any) -> TrainConfig:
     """A stored run's TrainConfig with the schedule changed by `sets` (the networks' and data's keys stay)
     and this machine's options."""
     sets = sets or {}
-    fixed = sorted(set(sets) & set(RESUME_FIXED))
+    fixed = sorted({k.partition(".")[0] for k in sets} & set(RESUME_FIXED))
     if fixed:
         raise OptionError(f"with --resume, these cannot change: {', '.join(fixed)}")
-    merged = {k: v for k, v in stored.items() if k in {f.name for f in fields(TrainConfig)}}
-    for key, value in sets.items():
-        merged[key] = {**merged.get(key, {}), **value} if key == "mix" else value
+    merged = _apply({k: v for k, v in stored.items() if k in {f.name for f in fields(TrainConfig)}}, sets)
     merged.update({k: v for k, v in machine.items() if v is not None})
     return _check(TrainConfig(**merged))
 

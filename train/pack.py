@@ -196,21 +196,22 @@ def tensor_capacity(side: int = TENSOR_SIDE, mib: float = TENSOR_MIB) -> int:
 
 def write_tensor_pack(pack: Path, out: Path, side: int = TENSOR_SIDE, mib: float = TENSOR_MIB) -> dict[str, Any]:
     """A tensor pack from folder pack `pack`: square `side` px centre crops as uint8 YCbCr 4:2:0, at most
-    `mib` MiB: up to 15% validation frames spread over the split, the rest training frames spread over
-    each group by `_quotas`. Returns its summary."""
+    `mib` MiB, 15% of them validation; each split's frames are spread over its groups by `_quotas`.
+    Returns its summary."""
     from .datasets import FramePack
     if side % 2:
         raise OptionError(f"--tensor-side must be even, got {side}")
     capacity = tensor_capacity(side, mib)
     val, train = FramePack(pack, "val", augment=False), FramePack(pack, "train", augment=False)
     n_val = min(len(val), int(capacity * TENSOR_VAL_SHARE))
-    picked = [(val, i, 1) for i in spread(len(val), n_val)]
-    by_group: dict[str, list[int]] = {}
-    for i, item in enumerate(train.items):
-        by_group.setdefault(item["group"], []).append(i)
-    quota = _quotas({g: len(v) for g, v in by_group.items()}, capacity - len(picked))
-    for group, idx in sorted(by_group.items()):
-        picked += [(train, idx[j], 0) for j in spread(len(idx), quota[group])]
+    picked: list[tuple[FramePack, int, int]] = []
+    for split, (ds, budget) in enumerate(((train, capacity - n_val), (val, n_val))):
+        by_group: dict[str, list[int]] = {}
+        for i, item in enumerate(ds.items):
+            by_group.setdefault(item["group"], []).append(i)
+        quota = _quotas({g: len(v) for g, v in by_group.items()}, budget)
+        for group, idx in sorted(by_group.items()):
+            picked += [(ds, idx[j], split) for j in spread(len(idx), quota[group])]
     groups = sorted({ds.items[i]["group"] for ds, i, _ in picked})
     y = torch.empty(len(picked), side, side, dtype=torch.uint8)
     cbcr = torch.empty(len(picked), 2, side // 2, side // 2, dtype=torch.uint8)
@@ -224,7 +225,7 @@ def write_tensor_pack(pack: Path, out: Path, side: int = TENSOR_SIDE, mib: float
     tmp = out.with_name(f".{out.name}.tmp")
     torch.save(doc, tmp)
     tmp.replace(out)
-    return {"frames": len(picked), "val": n_val, "bytes": out.stat().st_size, "groups": groups}
+    return {"frames": len(picked), "val": sum(s for _, _, s in picked), "bytes": out.stat().st_size, "groups": groups}
 
 
 def read_tensor_pack(path: Path) -> dict[str, Any]:

@@ -102,3 +102,23 @@ class Validator:
             self._fd = (features, truth_stats, stats_distance(features.stats([gray]), truth_stats))
         features, truth_stats, gray_fd = self._fd
         return {"val_fd_lite0": stats_distance(features.stats([pred]), truth_stats), "val_fd_lite0_gray": gray_fd}
+
+
+def score_model(model: Path, data: str, size: int, device: str = "auto", limit: int = 10 ** 9) -> dict[str, float]:
+    """A generator file's validation scores on a pack's whole validation split (centre crops at `size`), with
+    torch alone: how a GPU run reports its model where the product's path (PyAV) is not installed."""
+    from contextlib import nullcontext
+
+    from vidcolor.checkpoint import load_generator
+    from vidcolor.device import resolve_device
+    dev = resolve_device(device)
+    net, _ = load_generator(model, dev)
+    return Validator(data, size, limit, 64, dev, want_fd=True)(net, nullcontext())
+
+
+if __name__ == "__main__":  # python -m vidcolor.train.validate MODEL PACK SIZE OUT.json
+    import json
+    import sys
+    scores = score_model(Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]))
+    Path(sys.argv[4]).write_text(json.dumps(scores, indent=2))
+    print(" ".join(f"{k}={v:.3f}" for k, v in scores.items()))

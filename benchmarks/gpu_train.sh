@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# One lent GPU minute budget -> one model, with torch alone (no PyAV, kornia or OpenCV needed).
+# Trains the recipe on the tensor pack for MINUTES, exports the checkpoint the recipe's rule picks, scores it on
+# the pack's validation split, and leaves everything worth bringing back in $OUT (at most 8 files).
+#
+#   on this machine:  benchmarks/gpu_prepare.sh PACK_FOLDER        (writes .gpu/, ignored by git)
+#   device tool:      run command="bash benchmarks/gpu_train.sh" carry=[".gpu"] timeout_s=600
+#
+# Settings (environment): MINUTES (training time, default 6), RECIPE (default gpu), PACK (default .gpu/pack.pt),
+# DEVICE (default auto), EXTRA (more `fit` arguments, e.g. "--set steps=3"), PYTHON (default python3),
+# OUT (default gpu-out), RUN (the run folder, default /tmp/vidcolor-gpu-run; keep it outside OUT).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+PYTHON=${PYTHON:-python3}
+MINUTES=${MINUTES:-6}
+RECIPE=${RECIPE:-gpu}
+PACK=${PACK:-.gpu/pack.pt}
+DEVICE=${DEVICE:-auto}
+OUT=${OUT:-gpu-out}
+RUN=${RUN:-/tmp/vidcolor-gpu-run}
+mkdir -p "$OUT"
+
+# vidcolor importable without installing it: the package, with train/ as vidcolor.train.
+SITE=$(mktemp -d)
+mkdir "$SITE/vidcolor"
+for f in "$REPO"/vidcolor/*; do ln -s "$f" "$SITE/vidcolor/"; done
+ln -s "$REPO/train" "$SITE/vidcolor/train"
+export PYTHONPATH="$SITE${REPO:+:$REPO/.gpu/site}${PYTHONPATH:+:$PYTHONPATH}"
+
+{ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader; } \
+  | tee "$OUT/device.txt" || true
+"$PYTHON" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" | tee -a "$OUT/device.txt"
+
+rm -rf "$RUN"
+# The run stops itself at MINUTES (and saves its state at least every minute); the timeout is a backstop.
+timeout $(( ${MINUTES%.*} * 60 + 240 )) "$PYTHON" -m vidcolor.train fit --recipe "$RECIPE" --data "$PACK" \
+  --out "$RUN" --time-limit "$MINUTES" --device "$DEVICE" ${EXTRA:-} 2>&1 | tee "$OUT/train.log" | grep -v "^train " || true
+
+"$PYTHON" -m vidcolor.train export "$RUN" -o "$OUT/model.pt" --pick best | tee -a "$OUT/train.log"
+"$PYTHON" -m vidcolor.train export "$RUN" -o "$OUT/last.pt" --pick last | tee -a "$OUT/train.log"
+SIZE=$(sed -n 's/^size = //p' "$RUN/recipe.toml")
+"$PYTHON" -m vidcolor.train.validate "$OUT/model.pt" "$PACK" "$SIZE" "$OUT/val.json" | tee -a "$OUT/train.log"
+cp "$RUN/metrics.csv" "$RUN/recipe.toml" "$OUT/"
+rm -rf "$SITE"
+ls -la "$OUT"
