@@ -7,7 +7,6 @@ batches. Torch only, except a folder pack's JPEG decoding (kornia_rs, imported w
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -17,47 +16,20 @@ import torch.nn.functional as F
 from vidcolor.errors import VidcolorError
 
 from .augment import box_grid, center_crop, crop_box, random_resized_crop, ycbcr_to_rgb
-from .pack import INDEX_NAME, DATA_NAME, read_tensor_pack
+from .pack import FolderPack, read_tensor_pack
 
 
 def _crop_gen(seed: int, epoch: int, idx: int) -> torch.Generator:
     return torch.Generator().manual_seed(hash((seed, epoch, idx)) & 0x7FFFFFFF)
 
 
-def _decode_jpeg(blob: bytes) -> torch.Tensor:
-    """JPEG bytes -> (3,H,W) uint8."""
-    import kornia_rs
-    import numpy as np
-    rgb = kornia_rs.io.decode_image_jpeg(blob)
-    if rgb.ndim == 2 or rgb.shape[-1] == 1:
-        rgb = np.repeat(rgb.reshape(rgb.shape[0], rgb.shape[1], 1), 3, axis=2)
-    return torch.from_numpy(np.ascontiguousarray(rgb[..., :3])).permute(2, 0, 1).contiguous()
-
-
-class FramePack(torch.utils.data.Dataset):
+class FramePack(FolderPack, torch.utils.data.Dataset):
     """A folder pack's split, one frame per item (a DataLoader's workers decode the JPEGs)."""
 
     def __init__(self, root: Path, split: str = "train", crop: int = 256, augment: bool = True,
                  seed: int = 0, scale: tuple[float, float] = (0.35, 1.0)):
-        self.root = Path(root)
-        meta = json.loads((self.root / INDEX_NAME).read_text())
-        self.items = [f for f in meta["frames"] if f["split"] == split]
+        super().__init__(root, split)
         self.crop, self.augment, self.seed, self.epoch, self.scale = crop, augment, seed, 0, scale
-        self._data: Any = None
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def group_of(self, idx: int) -> str:
-        return self.items[idx]["group"]
-
-    def raw(self, idx: int) -> torch.Tensor:
-        """The stored frame, (3,H,W) uint8."""
-        import numpy as np
-        if self._data is None:  # opened lazily so the dataset pickles cheaply into workers
-            self._data = np.memmap(self.root / DATA_NAME, dtype=np.uint8, mode="r")
-        item = self.items[idx]
-        return _decode_jpeg(self._data[item["offset"]:item["offset"] + item["length"]].tobytes())
 
     def __getitem__(self, idx: int) -> torch.Tensor:
         img = self.raw(idx).float() / 255.0

@@ -162,6 +162,33 @@ def prepare_pack(sources: list[Path], out: Path, size: int = 256, every: int = 5
     return stats
 
 
+class FolderPack:
+    """A folder pack's split: its frames' index entries, and each stored frame as (3,H,W) uint8."""
+
+    def __init__(self, root: Path, split: str = "train"):
+        self.root = Path(root)
+        meta = json.loads((self.root / INDEX_NAME).read_text())
+        self.items = [f for f in meta["frames"] if f["split"] == split]
+        self._data: Any = None
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def group_of(self, idx: int) -> str:
+        return self.items[idx]["group"]
+
+    def raw(self, idx: int) -> torch.Tensor:
+        import kornia_rs
+        import numpy as np
+        if self._data is None:  # opened lazily so a reader pickles cheaply into DataLoader workers
+            self._data = np.memmap(self.root / DATA_NAME, dtype=np.uint8, mode="r")
+        item = self.items[idx]
+        rgb = kornia_rs.io.decode_image_jpeg(self._data[item["offset"]:item["offset"] + item["length"]].tobytes())
+        if rgb.ndim == 2 or rgb.shape[-1] == 1:
+            rgb = np.repeat(rgb.reshape(rgb.shape[0], rgb.shape[1], 1), 3, axis=2)
+        return torch.from_numpy(np.ascontiguousarray(rgb[..., :3])).permute(2, 0, 1).contiguous()
+
+
 def spread(total: int, n: int) -> list[int]:
     """`n` indices spread evenly over `range(total)` (all of them when n >= total): a split ordered by
     source then gives every group its share."""
@@ -198,13 +225,12 @@ def write_tensor_pack(pack: Path, out: Path, side: int = TENSOR_SIDE, mib: float
     """A tensor pack from folder pack `pack`: square `side` px centre crops as uint8 YCbCr 4:2:0, at most
     `mib` MiB, 15% of them validation; each split's frames are spread over its groups by `_quotas`.
     Returns its summary."""
-    from .datasets import FramePack
     if side % 2:
         raise OptionError(f"--tensor-side must be even, got {side}")
     capacity = tensor_capacity(side, mib)
-    val, train = FramePack(pack, "val", augment=False), FramePack(pack, "train", augment=False)
+    val, train = FolderPack(pack, "val"), FolderPack(pack, "train")
     n_val = min(len(val), int(capacity * TENSOR_VAL_SHARE))
-    picked: list[tuple[FramePack, int, int]] = []
+    picked: list[tuple[FolderPack, int, int]] = []
     for split, (ds, budget) in enumerate(((train, capacity - n_val), (val, n_val))):
         by_group: dict[str, list[int]] = {}
         for i, item in enumerate(ds.items):
@@ -216,7 +242,7 @@ def write_tensor_pack(pack: Path, out: Path, side: int = TENSOR_SIDE, mib: float
     y = torch.empty(len(picked), side, side, dtype=torch.uint8)
     cbcr = torch.empty(len(picked), 2, side // 2, side // 2, dtype=torch.uint8)
     for k, (ds, i, _) in enumerate(picked):
-        y[k:k + 1], cbcr[k:k + 1] = rgb_to_ycbcr420(center_crop(ds[i], side)[None])
+        y[k:k + 1], cbcr[k:k + 1] = rgb_to_ycbcr420(center_crop(ds.raw(i).float() / 255.0, side)[None])
     doc = {"format": TENSOR_FORMAT, "side": side, "y": y, "cbcr": cbcr,
            "split": torch.tensor([s for _, _, s in picked], dtype=torch.uint8),
            "group": torch.tensor([groups.index(ds.items[i]["group"]) for ds, i, _ in picked], dtype=torch.int16),
