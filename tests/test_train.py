@@ -202,13 +202,17 @@ def test_tiny_effnet_run_lowers_its_loss(photo_pack, tmp_path):
     torch.manual_seed(0)
     cfg = cfg_for(photo_pack, tmp_path / "run", arch="effnet_unet", generator={"decoder_channels": [16, 16, 16, 8]},
                   in_memory=True, steps=30, pretrain_steps=30, degrade=0.0, lr=3e-3, beta1=0.9)
-    trainer = Trainer(cfg, torch.device("cpu"))
-    fixed = trainer.data.first(8)
-    losses = []
-    for _ in range(cfg.steps):
-        trainer.set_input(fixed)
-        losses.append(trainer.optimize_parameters()["L1"])
+    losses = losses_on_one_batch(Trainer(cfg, torch.device("cpu")), 8, "L1")
     assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5]), losses
+
+
+def losses_on_one_batch(trainer: Trainer, size: int, key: str) -> list[float]:
+    """`key`'s loss at every step of the trainer's schedule, always on the same batch of `size` frames."""
+    fixed, losses = trainer.data.first(size), []
+    for _ in range(trainer.cfg.steps):
+        trainer.set_input(fixed)
+        losses.append(trainer.optimize_parameters()[key])
+    return losses
 
 
 def _interrupted_and_whole(pack: Path, tmp_path: Path, stop: int, **kw) -> dict:

@@ -100,8 +100,11 @@ def test_the_stored_recipe_round_trips_and_resume_keeps_what_shapes_the_nets(tmp
     assert again == cfg
     assert "threads" not in stored.read_text() and "data" not in stored.read_text()
     from dataclasses import asdict
+    cfg.time_limit_min, cfg.precision = 5.0, "bf16"  # the machine's options are the new command's, not the run's
     resumed = resume_config(asdict(cfg), parse_sets(["steps=99"]), threads=1)
     assert resumed.steps == 99 and resumed.threads == 1 and resumed.size == cfg.size
+    assert resumed.time_limit_min is None and resumed.precision == "auto" and resumed.data == "pack.pt"
+    assert cfg.auto_steps and not resumed.auto_steps  # steps asked for win over a time-fitted schedule
     with pytest.raises(OptionError, match="cannot change: batch, size"):
         resume_config(asdict(cfg), parse_sets(["size=64", "batch=2"]))
 

@@ -29,6 +29,10 @@ class _Blocked:
             raise ImportError(f"{name} is not installed on this machine (blocked by the test)")
         return None
 sys.meta_path.insert(0, _Blocked())
+import os
+if os.environ.get("STRIP_EDITABLE"):  # as on a machine where vidcolor is not installed
+    sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "") + repr(f)]
+    sys.path[:] = [p for p in sys.path if "__editable__" not in p]
 """
 
 
@@ -95,7 +99,10 @@ def test_gpu_script_trains_with_torch_alone_and_its_model_colours_a_clip(packs, 
     recipe = tmp_path / "tiny.toml"
     recipe.write_text(TINY_RECIPE)
     out = tmp_path / "out"
-    env = {**blocked_env, "PYTHON": sys.executable, "PACK": str(tensor), "RECIPE": str(recipe), "MINUTES": "2",
+    probe = subprocess.run([sys.executable, "-c", "import vidcolor.train"], env={**blocked_env, "STRIP_EDITABLE": "1"},
+                           capture_output=True, text=True, cwd=tmp_path)
+    assert probe.returncode != 0  # vidcolor.train comes only from the script's own path
+    env = {**blocked_env, "STRIP_EDITABLE": "1", "PYTHON": sys.executable, "PACK": str(tensor), "RECIPE": str(recipe), "MINUTES": "2",
            "DEVICE": "cpu", "OUT": str(out), "RUN": str(tmp_path / "run"), "EXTRA": "--set steps=4 --threads 2"}
     proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_train.sh")], env=env, capture_output=True,
                           text=True, timeout=300)

@@ -100,22 +100,22 @@ def degrade_l(L: torch.Tensor, gen: torch.Generator, strength: float = 1.0) -> t
     """Film-like degradations on normalised L only: contrast/brightness jitter, slight blur, grain.
 
     Archival input is noisy and uneven, so the model sees such L during training while its
-    target colours stay clean. `gen` lives on the CPU; the noise is drawn there and moved.
+    target colours stay clean. The noise is drawn on `gen`'s device (the CPU's, or the GPU's so that no
+    batch of noise crosses the bus) and moved to L's; nothing here waits for the GPU.
     """
     if strength <= 0:
         return L
     b = L.shape[0]
-    r = torch.rand(b, 4, generator=gen).to(L.device)
+    r = torch.rand(b, 4, generator=gen, device=gen.device).to(L.device)
     contrast = 1 + (r[:, 0] - 0.5) * 0.4 * strength
     bright = (r[:, 1] - 0.5) * 0.2 * strength
     mean = L.mean(dim=(1, 2, 3), keepdim=True)
     out = (L - mean) * contrast.view(b, 1, 1, 1) + mean + bright.view(b, 1, 1, 1)
     blur = r[:, 2] < 0.3 * strength
-    if blur.any():
-        k = torch.tensor([1.0, 2.0, 1.0], device=L.device)
-        k = (k[:, None] * k[None, :] / 16).view(1, 1, 3, 3)
-        blurred = F.conv2d(F.pad(out, (1, 1, 1, 1), mode="reflect"), k)
-        out = torch.where(blur.view(b, 1, 1, 1), blurred, out)
+    k = torch.tensor([1.0, 2.0, 1.0], device=L.device)
+    k = (k[:, None] * k[None, :] / 16).view(1, 1, 3, 3)
+    blurred = F.conv2d(F.pad(out, (1, 1, 1, 1), mode="reflect"), k)
+    out = torch.where(blur.view(b, 1, 1, 1), blurred, out)
     sigma = (r[:, 3] * 0.06 * strength).view(b, 1, 1, 1)
-    noise = torch.randn(L.shape, generator=gen).to(L.device)
+    noise = torch.randn(L.shape, generator=gen, device=gen.device).to(L.device)
     return (out + sigma * noise).clamp(-1, 1)

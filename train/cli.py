@@ -73,7 +73,8 @@ def prepare(sources, out, size, every, dedup, min_chroma, val_every, val_files, 
 @click.option("--resume", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Continue RUN from its last state with its stored recipe (--set may change the schedule).")
 @click.option("--time-limit", "time_limit_min", type=click.FloatRange(0, min_open=True),
-              help="Stop (and checkpoint) after this many minutes of the run's training time.")
+              help="Stop (and checkpoint) once the run's training time reaches this many minutes (a resumed "
+                   "run's earlier training counts).")
 @click.option("--device", default=D("device"), show_default=True, help="auto, cpu, cuda, cuda:N.")
 @click.option("--precision", type=click.Choice(CHOICES["precision"]),
               help="auto: bf16 + channels_last on CUDA; on a CPU the fastest sound choice, measured. [auto]")

@@ -9,6 +9,7 @@ known one. No torch import, so `vidcolor train --help` stays quick.
 from __future__ import annotations
 
 import difflib
+import json
 import sys
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
@@ -42,10 +43,13 @@ class TrainConfig:
     beta2: float = 0.999
     decay: float = 0.3               # linear LR decay over this last fraction of each phase
     lambda_l1: float = 100.0
+    lambda_feature: float = 0.0      # weight of the feature (perceptual) loss; 0: off
+    feature_net: str = "lite2"       # its frozen ImageNet network (lite1 | lite2; never lite0, fd_lite0's judge)
     gan_mode: str = "vanilla"        # vanilla (BCE) | lsgan
     real_label: float = 0.9          # one-sided label smoothing of D's real targets
     # -- data ----------------------------------------------------------------------------------
-    size: int = 160                  # training crop side
+    size: int = 160                  # training crop side (and validation's)
+    size_schedule: list[list[float]] = field(default_factory=list)  # [[from fraction of steps, crop side], ...]
     crop_scale: float = 0.35         # smallest random-resized-crop area fraction
     degrade: float = 1.0             # strength of film-like degradations of the input L
     mix: dict[str, float] = field(default_factory=dict)  # GROUP = total sampling weight (default: its size)
@@ -73,15 +77,25 @@ class TrainConfig:
         """The first GAN step: steps before it are L1 pretraining."""
         return min(self.pretrain_steps, self.steps)
 
+    def crop_at(self, step: int) -> int:
+        """The training crop side at `step` (progressive resizing): the last `size_schedule` entry whose
+        fraction of `steps` has been reached, else `size`."""
+        side = self.size
+        for fraction, size in sorted(self.size_schedule):
+            if step >= fraction * self.steps:
+                side = int(size)
+        return side
+
     def generator_config(self) -> dict[str, Any]:
         return dict(self.generator)
 
 
 MACHINE_KEYS = ("data", "out", "device", "threads", "precision", "workers", "in_memory", "time_limit_min")
 RESUME_FIXED = ("arch", "generator", "pretrained", "ndf", "batch", "size", "seed")  # shape the nets or data
-CHOICES = {"arch": ("effnet_unet", "unet"), "gan_mode": ("vanilla", "lsgan"), "precision": ("auto", "fp32", "bf16")}
+CHOICES = {"arch": ("effnet_unet", "unet"), "gan_mode": ("vanilla", "lsgan"), "precision": ("auto", "fp32", "bf16"),
+           "feature_net": ("lite1", "lite2", "lite3", "lite4")}
 BOUNDS = {"steps": (1, None), "pretrain_steps": (0, None), "batch": (1, None), "lr": (0, None),
-          "beta1": (0, 1), "beta2": (0, 1), "decay": (0, 1), "lambda_l1": (0, None), "real_label": (0, 1),
+          "beta1": (0, 1), "beta2": (0, 1), "decay": (0, 1), "lambda_l1": (0, None), "lambda_feature": (0, None), "real_label": (0, 1),
           "size": (32, 1024), "crop_scale": (0.01, 1), "degrade": (0, 2), "ckpt_every": (1, None),
           "save_minutes": (0.01, None), "val_max": (1, None), "val_images": (0, None), "ndf": (8, None),
           "select_cf_floor": (0, 2), "threads": (1, None), "workers": (0, None)}
@@ -129,6 +143,10 @@ def read_recipe(name_or_file: str, _seen: tuple[str, ...] = ()) -> dict[str, Any
     except tomllib.TOMLDecodeError as exc:
         raise OptionError(f"{path}: not valid TOML ({exc})") from None
     base = raw.pop("extends", None)
+    if base is not None and not isinstance(base, str):
+        raise OptionError(f"{path}: extends: expected a recipe name or .toml file, got {base!r}")
+    if base is not None and base.endswith(".toml") and not Path(base).is_absolute():
+        base = str(path.parent / base)  # a file beside the recipe that extends it
     for key in raw:
         if key not in RECIPE_KEYS:
             raise _unknown(key, RECIPE_KEYS, str(path))
@@ -187,8 +205,15 @@ def _check(cfg: TrainConfig) -> TrainConfig:
         lo, hi = BOUNDS.get(f.name, (None, None))
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             raise OptionError(f"{f.name}: {value} is outside [{lo}, {'inf' if hi is None else hi}]")
+    for entry in cfg.size_schedule:
+        if not (isinstance(entry, list) and len(entry) == 2 and 0 <= entry[0] < 1 and isinstance(entry[1], int)
+                and BOUNDS["size"][0] <= entry[1] <= BOUNDS["size"][1]):
+            raise OptionError(f"size_schedule: expected [[fraction 0-1, crop side 32-1024], ...], got {entry!r}")
+    for name, value in cfg.generator.items():
+        if not isinstance(value, (bool, int, float, str, list)):
+            raise OptionError(f"generator.{name}: expected a number, text, true/false or a list, got {value!r}")
     for group, weight in cfg.mix.items():
-        if not isinstance(weight, (int, float)) or weight < 0:
+        if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight < 0:
             raise OptionError(f"mix.{group}: expected a weight >= 0, got {weight!r}")
     return cfg
 
@@ -216,8 +241,10 @@ def resume_config(stored: dict[str, Any], sets: dict[str, Any] | None = None, **
     fixed = sorted({k.partition(".")[0] for k in sets} & set(RESUME_FIXED))
     if fixed:
         raise OptionError(f"with --resume, these cannot change: {', '.join(fixed)}")
-    merged = _apply({k: v for k, v in stored.items() if k in {f.name for f in fields(TrainConfig)}}, sets)
-    merged.update({k: v for k, v in machine.items() if v is not None})
+    merged = _apply({k: v for k, v in stored.items() if k in RECIPE_KEYS or k in ("data", "out")}, sets)
+    if "steps" in sets:  # the steps asked for win over a time-fitted schedule
+        merged["auto_steps"] = False
+    merged.update({k: v for k, v in machine.items() if v is not None})  # this machine's, not the stored run's
     return _check(TrainConfig(**merged))
 
 
@@ -225,7 +252,9 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return json.dumps(value)  # a JSON string is a valid TOML basic string, control characters escaped
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return repr(value)
 
 
@@ -235,5 +264,5 @@ def to_toml(cfg: TrainConfig) -> str:
     lines = [f"{k} = {_toml_value(d[k])}" for k in RECIPE_KEYS if k not in ("mix", "generator") and d[k] is not None]
     for table in ("generator", "mix"):
         if d[table]:
-            lines += ["", f"[{table}]"] + [f'"{k}" = {_toml_value(v)}' for k, v in d[table].items()]
+            lines += ["", f"[{table}]"] + [f"{json.dumps(k)} = {_toml_value(v)}" for k, v in d[table].items()]
     return "\n".join(lines) + "\n"

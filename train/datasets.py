@@ -171,7 +171,10 @@ class TrainData:
         idx = [i for _, i in zip(range(self.batch), self._it)]
         return self.dataset.batch(idx) if len(idx) == self.batch else None
 
-    def next(self) -> torch.Tensor:
+    def next(self, crop: int | None = None) -> torch.Tensor:
+        """The next batch; `crop` (progressive resizing) changes the crop side from this batch on."""
+        if crop is not None and crop != self.dataset.crop:
+            self.dataset.crop, self._it = crop, None  # a DataLoader's workers hold the old side: restart here
         if self._it is None:
             self._it = self._start()
         out = self._take()

@@ -48,6 +48,15 @@ def all_reduce_mean(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return value
 
 
+def broadcast_ints(values: list[int], info: DistInfo, device: torch.device) -> list[int]:
+    """Rank 0's values on every rank (decisions taken from one rank's clock, so the ranks never disagree)."""
+    if not info.enabled:
+        return [int(v) for v in values]
+    t = torch.tensor([int(v) for v in values], dtype=torch.int64, device=device)
+    dist.broadcast(t, src=0)
+    return t.tolist()
+
+
 def cleanup() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()

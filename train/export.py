@@ -71,7 +71,7 @@ def export_run(run: Path, out: Path, half: bool = True, pick: str = "last") -> t
     row = rows.get(step)
     meta.update({"steps": step, "train_seconds": round(row["seconds"] if row else state["elapsed"], 1),
                  "data": Path(cfg.data).name, "size": cfg.size, "batch": cfg.batch, "lambda_l1": cfg.lambda_l1,
-                 "images_seen": step * cfg.batch, "recipe": {k: state["config"][k] for k in RECIPE_KEYS}})
+                 "images_seen": int(row["images"]) if row and "images" in row else step * cfg.batch, "recipe": {k: state["config"][k] for k in RECIPE_KEYS}})
     if row and "averaged_steps" not in meta:  # an average's own validation is not the last step's
         meta["validation"] = {k: v for k, v in row.items() if ":" not in k}
     return save_checkpoint(out, net, cfg.arch, cfg.generator_config(), meta, half=half), meta

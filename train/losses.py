@@ -1,7 +1,9 @@
-"""Losses: pix2pix's GAN loss (vanilla BCE-with-logits with one-sided label smoothing, or LSGAN)
-and the rebalanced ab-bin cross-entropy of the bins head."""
+"""Losses: pix2pix's GAN loss (vanilla BCE-with-logits with one-sided label smoothing, or LSGAN) and the
+feature (perceptual) loss of DeOldify and DDColor."""
 
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -28,41 +30,27 @@ class GANLoss(torch.nn.Module):
         return F.binary_cross_entropy_with_logits(logits.float(), target.float())
 
 
-class BinLoss(torch.nn.Module):
-    """Class-rebalanced cross-entropy over ab bins with soft-encoded targets (Zhang et al. 2016).
+class FeatureLoss(torch.nn.Module):
+    """The mean over depths of the L1 distance between a frozen network's features of the coloured RGB and
+    of the true RGB. L1 on ab alone averages the plausible colours of an object into brown; features of an
+    ImageNet network respond to texture-consistent colour, so they pull towards a plausible one.
 
-    Targets are taken at the logits' resolution (ab area-averaged down to it). The rebalancing
-    weights come from the training set's ab prior, so rare saturated colours are not drowned by
-    the desaturated majority.
+    `extractor`: RGB in [0,1] -> list of feature maps (`vidcolor.nets.lite_features.LiteFeatures`). Never the
+    network fd_lite0 is measured with: a loss on the judge's own features would game it.
     """
 
-    def __init__(self, centers: torch.Tensor, weights: torch.Tensor):
+    def __init__(self, extractor: Callable[[torch.Tensor], list[torch.Tensor]] | torch.nn.Module):
         super().__init__()
-        self.register_buffer("centers", centers.float().clone())
-        self.register_buffer("weights", weights.float().clone())
+        self.extractor = extractor
 
-    @classmethod
-    def from_pack(cls, centers: torch.Tensor, dataset, seed: int = 0, count: int = 2000) -> "BinLoss":
-        """Weights from the ab histogram of up to `count` training frames (at 32x32)."""
-        from vidcolor.colorbins import bin_histogram, rebalance_weights
-        from vidcolor.color import rgb_to_lab
+    def forward(self, pred_rgb: torch.Tensor, true_rgb: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            targets = [t.detach() for t in self.extractor(true_rgb)]
+        feats = self.extractor(pred_rgb)
+        return sum(F.l1_loss(f.float(), t.float()) for f, t in zip(feats, targets)) / len(feats)
 
-        centers = centers.detach().cpu()
-        if hasattr(dataset, "ab_sample"):
-            ab = dataset.ab_sample(min(count, len(dataset)), seed)
-        else:
-            gen = torch.Generator().manual_seed(seed)
-            picks = torch.randperm(len(dataset), generator=gen)[:count].tolist()
-            rgb = torch.stack([dataset[i] for i in picks])
-            ab = rgb_to_lab(F.interpolate(rgb, size=(32, 32), mode="area"))[:, 1:]
-        return cls(centers, rebalance_weights(bin_histogram(ab, centers), centers))
 
-    def forward(self, logits: torch.Tensor, ab_norm: torch.Tensor) -> torch.Tensor:
-        """`logits` (B,Q,h,w); `ab_norm` (B,2,H,W) target ab / 110 at full size."""
-        from vidcolor.color import denormalize_ab
-        from vidcolor.colorbins import soft_cross_entropy, soft_encode
-
-        ab = denormalize_ab(F.adaptive_avg_pool2d(ab_norm.float(), logits.shape[-2:]))
-        idx, w = soft_encode(ab, self.centers)
-        pixel_weight = self.weights[idx[:, 0]]  # the nearest bin comes first
-        return soft_cross_entropy(logits, idx, w, pixel_weight)
+def feature_loss(variant: str, device: torch.device) -> FeatureLoss:
+    """The feature loss on EfficientNet-Lite `variant` (lite1, lite2, ...) ImageNet features."""
+    from vidcolor.nets.lite_features import LiteFeatures, lite_weights
+    return FeatureLoss(LiteFeatures(lite_weights(variant)).to(device))

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from vidcolor.lab import denormalize_ab, denormalize_l, join_lab, lab_to_rgb
 from vidcolor.nets import build_discriminator, build_generator, init_weights
 
 from . import precision
@@ -23,7 +24,7 @@ from .augment import degrade_l, to_lab_batch
 from .config import TrainConfig
 from .datasets import TrainData, open_split
 from .dist import DistInfo
-from .losses import GANLoss
+from .losses import GANLoss, feature_loss
 
 
 def build_networks(cfg: TrainConfig, device: torch.device) -> tuple[nn.Module, nn.Module]:
@@ -83,6 +84,7 @@ class Trainer:
         self.G_train, self.D_train = wrap_ddp(self.G, device, info), wrap_ddp(self.D, device, info)
         self.opt_G, self.opt_D = make_optimizers(cfg, self.G, self.D)
         self.gan_loss = GANLoss(cfg.gan_mode, cfg.real_label)
+        self.feature_loss = feature_loss(cfg.feature_net, device) if cfg.lambda_feature > 0 else None
         self.step, self.elapsed = 0, 0.0
 
     def _precision(self) -> precision.Settings:
@@ -100,9 +102,9 @@ class Trainer:
 
     # -- one step -----------------------------------------------------------------------------
     def set_input(self, rgb: torch.Tensor) -> None:
-        rgb = rgb.to(self.device, non_blocking=True)
+        self.real_rgb = rgb = rgb.to(self.device, non_blocking=True)
         self.real_L, self.real_ab = to_lab_batch(rgb)
-        gen = torch.Generator().manual_seed(self.cfg.seed * 7919 + self.step)
+        gen = torch.Generator(self.device if self.cuda else "cpu").manual_seed(self.cfg.seed * 7919 + self.step)
         self.input_L = degrade_l(self.real_L, gen, self.cfg.degrade)
         if self.settings.channels_last:
             self.input_L = self.input_L.contiguous(memory_format=torch.channels_last)
@@ -133,6 +135,12 @@ class Trainer:
     def backward_G(self, fake_ab: torch.Tensor, adversarial: bool) -> dict[str, float]:
         loss_l1 = nn.functional.l1_loss(fake_ab, self.real_ab)
         loss, losses = self.cfg.lambda_l1 * loss_l1, {"L1": loss_l1.item()}
+        if self.feature_loss is not None:
+            fake_rgb = lab_to_rgb(join_lab(denormalize_l(self.real_L), denormalize_ab(fake_ab)))
+            with self.autocast():
+                loss_feat = self.feature_loss(fake_rgb, self.real_rgb)
+            loss = loss + self.cfg.lambda_feature * loss_feat
+            losses["feat"] = loss_feat.item()
         if adversarial:
             with self.autocast():  # the raw module: D's weights are not updated by this backward
                 pred = self.D(torch.cat([self.real_L, fake_ab], 1))
