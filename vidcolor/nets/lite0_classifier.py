@@ -1,7 +1,7 @@
 """The EfficientNet-Lite0 ImageNet classifier, whole: encoder, 1280-channel head and `_fc`.
 
 Used to judge colour by a feature distance (`vidcolor.fd`), not to colorize: the generator's
-encoder (`effnet_unet.Lite0Encoder`) stops at 320 channels and sees gray input, while a
+encoder (`effnet_unet.LiteEncoder`) stops at 320 channels and sees gray input, while a
 distance between colour sets needs the classifier's pooled 1280-d features of RGB images.
 The blocks are `effnet_unet.MBConv` built from `LITE0_STAGES`, so the module tree (and the
 state-dict keys: `_conv_stem`, `_bn0`, `_blocks.N...`, `_conv_head`, `_bn1`, `_fc`) is exactly
