@@ -397,6 +397,16 @@ def test_pick_best_checkpoint_by_the_rule():
     assert from_metrics(metrics) == [{"step": 2.0, "psnr": 23.0, "psnr_gray": 22.0, "cf_ratio": 0.5, "fd": 5.0}]
 
 
+def test_ship_rule_by_hand():
+    from vidcolor.train.select import ship_check
+    shipped = {"fd": 40.0, "psnr": 25.0}
+    good = {"fd": 37.9, "cf_ratio": 0.95, "psnr": 24.85}
+    assert [ok for _, ok in ship_check(good, shipped, 0.05, [0.8, 1.2], 0.2)] == [True, True, True]
+    bad = {"fd": 38.5, "cf_ratio": 1.25, "psnr": 24.7}  # 3.75 % lower fd, too colourful, 0.3 dB lower
+    checks = ship_check(bad, shipped, 0.05, [0.8, 1.2], 0.2)
+    assert [ok for _, ok in checks] == [False, False, False] and "38.0" in checks[0][0]
+
+
 def _fit_cli(*args: str):
     from click.testing import CliRunner
 

@@ -176,8 +176,10 @@ def test_evaluate_run_prints_and_writes_the_learning_curve_by_group(packs, tmp_p
     res = runner.invoke(cli, ["train", "fit", "--recipe", str(recipe), "--data", str(pack), "--out", str(run),
                               "--workers", "0", "--precision", "fp32"])
     assert res.exit_code == 0, res.output
+    from vidcolor.train.export import export_run
+    shipped, _ = export_run(run, tmp_path / "shipped.pt", pick="2")
     res = runner.invoke(cli, ["train", "evaluate", str(run), "--pack", str(tensor), "--by-group", "--no-fd",
-                              "--render-size", "32"])
+                              "--render-size", "32", "--against", str(shipped)])
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader((run / "curve.csv").open()))
     assert {(r["step"], r["set"]) for r in rows} == {(s, g) for s in ("2", "4") for g in ("val", "val:clips")}
@@ -186,6 +188,6 @@ def test_evaluate_run_prints_and_writes_the_learning_curve_by_group(packs, tmp_p
     assert len(gray) == 1 and float(gray.pop()) > 5  # one gray baseline, beside every checkpoint
     text = " ".join(res.output.split())
     assert "learning curve" in text and "picks step" in text
-    from vidcolor.train.export import export_run
+    assert "ship rule against shipped.pt" in text and "CF ratio" in text and "benchmarks/throughput.py" in text
     _, meta = export_run(run, tmp_path / "best.pt", pick="best")
     assert meta["chosen_on"] == "curve.csv"

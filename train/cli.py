@@ -175,8 +175,10 @@ def export(run, out, full_precision, pick) -> None:
               help="Score fd_lite0 (Fréchet distance on EfficientNet-Lite0 ImageNet features, not FID).")
 @click.option("--saturation", "saturations", multiple=True, type=click.FloatRange(*SATURATION_RANGE),
               help="Also score each model at this `run --saturation` (repeatable) [1].")
+@click.option("--against", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The shipped model a run's pick must beat: the recipe's ship rule is checked against it.")
 def evaluate(models, pack, pack_max, by_group, photos, clips, every, render_size, json_out, with_fd,
-             saturations) -> None:
+             saturations, against) -> None:
     """PSNR, colourfulness (ratio and ΔCF to the truth's) and fd_lite0 of MODELS and the gray baseline, on
     the product's path. A run folder among MODELS is a learning curve: each of its checkpoints is scored,
     the table (per source group with --by-group) goes to RUN/curve.csv, and the recipe's rule picks one."""
@@ -185,4 +187,5 @@ def evaluate(models, pack, pack_max, by_group, photos, clips, every, render_size
         raise click.UsageError("give --pack, --photos and/or --clip")
     if by_group and not pack:
         raise click.UsageError("--by-group needs --pack")
-    run_cli(models, pack, pack_max, by_group, photos, clips, every, render_size, json_out, with_fd, saturations)
+    run_cli(models, pack, pack_max, by_group, photos, clips, every, render_size, json_out, with_fd, saturations,
+            against)

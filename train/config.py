@@ -63,6 +63,11 @@ class TrainConfig:
     # -- which checkpoint to ship (`export --pick best`, `evaluate RUN`) --------------------------
     select_psnr_margin: float = 0.0  # eligible: PSNR at least gray's minus this (dB)
     select_cf_floor: float = 0.8     # among them prefer colourfulness ratio >= this; then lowest fd_lite0
+    # -- whether the pick may replace the shipped model (`evaluate RUN --against MODEL`) ----------------
+    ship_fd_gain: float = 0.05       # fd_lite0 at least this fraction below the shipped model's
+    ship_cf_range: list[float] = field(default_factory=lambda: [0.8, 1.2])  # colourfulness ratio within
+    ship_psnr_margin: float = 0.2    # PSNR at most this far below the shipped model's (dB)
+    ship_speed_ratio: float = 1.3    # model-only inference at most this much slower (benchmarks/throughput.py)
     # -- the machine, not the recipe (command-line options) ---------------------------------------
     data: str = ""
     out: str = ""
@@ -98,7 +103,8 @@ BOUNDS = {"steps": (1, None), "pretrain_steps": (0, None), "batch": (1, None), "
           "beta1": (0, 1), "beta2": (0, 1), "decay": (0, 1), "lambda_l1": (0, None), "lambda_feature": (0, None), "real_label": (0, 1),
           "size": (32, 1024), "crop_scale": (0.01, 1), "degrade": (0, 2), "ckpt_every": (1, None),
           "save_minutes": (0.01, None), "val_max": (1, None), "val_images": (0, None), "ndf": (8, None),
-          "select_cf_floor": (0, 2), "threads": (1, None), "workers": (0, None)}
+          "select_cf_floor": (0, 2), "threads": (1, None), "workers": (0, None), "ship_fd_gain": (0, 1),
+          "ship_psnr_margin": (0, None), "ship_speed_ratio": (1, None)}
 RECIPE_KEYS = tuple(f.name for f in fields(TrainConfig) if f.name not in MACHINE_KEYS)
 
 
@@ -209,6 +215,10 @@ def _check(cfg: TrainConfig) -> TrainConfig:
         if not (isinstance(entry, list) and len(entry) == 2 and 0 <= entry[0] < 1 and isinstance(entry[1], int)
                 and BOUNDS["size"][0] <= entry[1] <= BOUNDS["size"][1]):
             raise OptionError(f"size_schedule: expected [[fraction 0-1, crop side 32-1024], ...], got {entry!r}")
+    lo_hi = cfg.ship_cf_range
+    if not (len(lo_hi) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in lo_hi)
+            and 0 <= lo_hi[0] <= lo_hi[1]):
+        raise OptionError(f"ship_cf_range: expected [low, high] with 0 <= low <= high, got {lo_hi!r}")
     for name, value in cfg.generator.items():
         if not isinstance(value, (bool, int, float, str, list)):
             raise OptionError(f"generator.{name}: expected a number, text, true/false or a list, got {value!r}")

@@ -50,7 +50,7 @@ def write_curve(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def run_cli(models, pack, pack_max, by_group, photos, clips, every, render_size, json_out, with_fd,
-            saturations) -> None:
+            saturations, against: Path | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -60,7 +60,7 @@ def run_cli(models, pack, pack_max, by_group, photos, clips, every, render_size,
     from .config import TrainConfig
     from .export import CURVE_NAME
     from .loop import load_state
-    from .select import pick_best
+    from .select import pick_best, ship_check
     console = Console()
     reason = "off (--no-fd)" if not with_fd else lite0_unavailable()
     features = Lite0Features(resolve_device("auto")) if reason is None else None
@@ -73,6 +73,8 @@ def run_cli(models, pack, pack_max, by_group, photos, clips, every, render_size,
             named.update({f"{Path(m).name}@{step}": p for step, p in run_checkpoints(Path(m))})
         else:
             named[Path(m).name] = Path(m)
+    if against is not None:
+        named[against.name] = against
     results = evaluate(named, photos, list(clips), every, render_size, features=features, pack=pack,
                        pack_max=pack_max, by_group=by_group, saturations=tuple(dict.fromkeys((1.0, *saturations))))
     table = Table("model", "set", "images", "PSNR (dB)", "colourfulness", "colourfulness (truth)", "CF ratio", "ΔCF",
@@ -101,6 +103,16 @@ def run_cli(models, pack, pack_max, by_group, photos, clips, every, render_size,
             console.print(f"{run}: the recipe's rule (PSNR >= gray - {cfg.select_psnr_margin:g} dB, CF ratio >= "
                           f"{cfg.select_cf_floor:g} preferred, lowest fd_lite0) picks step {int(chosen['step'])}; "
                           f"`vidcolor train export {run} --pick best` exports it")
+        if chosen and against is not None and "val" in results.get(against.name, {}):
+            ref = results[against.name]["val"]
+            checks = ship_check(chosen, {"fd": ref.fd_lite0, "psnr": ref.psnr}, cfg.ship_fd_gain,
+                                cfg.ship_cf_range, cfg.ship_psnr_margin)
+            verdict = "passes" if all(ok for _, ok in checks) else "does not pass"
+            console.print(f"ship rule against {against.name} on the whole validation split: step "
+                          f"{int(chosen['step'])} {verdict}: " + "; ".join(f"{'yes' if ok else 'NO'}: {text}"
+                                                                     for text, ok in checks)
+                          + f"; and inference at most {cfg.ship_speed_ratio:g}x slower (measure with "
+                            f"benchmarks/throughput.py)")
     if json_out:
         def clean(v):
             return None if isinstance(v, float) and not math.isfinite(v) else v

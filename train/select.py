@@ -67,3 +67,16 @@ def pick_best(rows: list[dict[str, float]], psnr_margin: float, cf_floor: float)
         vivid = [r for r in eligible if ratio(r) >= cf_floor]
         return min(vivid or eligible, key=lambda r: (r["fd"], -r["psnr"]))
     return max(eligible, key=lambda r: (ratio(r), r["psnr"]))
+
+
+def ship_check(row: dict[str, float], shipped: dict[str, float], fd_gain: float, cf_range: list[float],
+               psnr_margin: float) -> list[tuple[str, bool]]:
+    """The recipe's ship rule for a chosen row against the shipped model's row on the same validation:
+    (criterion in words, met) for fd_lite0, colourfulness ratio and PSNR. Speed is measured apart."""
+    fd_limit = (1 - fd_gain) * shipped["fd"]
+    lo, hi = cf_range
+    return [(f"fd_lite0 {row['fd']:.1f} <= {fd_limit:.1f} ({fd_gain:.0%} below the shipped {shipped['fd']:.1f})",
+             row["fd"] <= fd_limit),
+            (f"CF ratio {row['cf_ratio']:.2f} within {lo:g}-{hi:g}", lo <= row["cf_ratio"] <= hi),
+            (f"PSNR {row['psnr']:.2f} >= {shipped['psnr'] - psnr_margin:.2f} (the shipped {shipped['psnr']:.2f} "
+             f"- {psnr_margin:g} dB)", row["psnr"] >= shipped["psnr"] - psnr_margin)]
