@@ -4,13 +4,20 @@
 # Together with the repository (about 9 MiB) they must fit the device tool's 64 MiB.
 #
 #   benchmarks/gpu_prepare.sh PACK_FOLDER           # a pack from `vidcolor train prepare`
+#   benchmarks/gpu_prepare.sh shared                # first packs ../shared/data as the README does (3 min)
 #   PYTHON=.venv/bin/python MIB=44 benchmarks/gpu_prepare.sh ~/vidcolor-runs/pack
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-PACK=${1:?usage: gpu_prepare.sh PACK_FOLDER}
+PACK=${1:?usage: gpu_prepare.sh PACK_FOLDER|shared}
 MIB=${MIB:-44}
 SIDE=${SIDE:-144}
+if [ "$PACK" = shared ]; then
+  D=../shared/data
+  PACK=${SHARED_PACK:-$HOME/vidcolor-runs/pack192v}
+  "$PYTHON" -m vidcolor.train prepare $D/photos/* $D/photos-extra/* $D/photos-people/* $D/photos-nature/* \
+    $D/videos $D/videos-more -o "$PACK" --size 192 --every 3 --val-sources kodak24,group-photos,sam2,video-llama,st-gcn
+fi
 mkdir -p .gpu/site
 "$PYTHON" - "$PACK" "$MIB" "$SIDE" <<'PY'
 import shutil, sys
