@@ -23,7 +23,7 @@ from . import precision
 from .augment import degrade_l, to_lab_batch
 from .config import TrainConfig
 from .datasets import TrainData, open_split
-from .dist import DistInfo
+from .dist import DistInfo, broadcast_ints
 from .losses import GANLoss, feature_loss
 
 
@@ -92,11 +92,10 @@ class Trainer:
             return precision.measure(self.G, L, lambda fake: self.cfg.lambda_l1 * nn.functional.l1_loss(fake, ab))
 
         s = precision.choose(self.cfg.precision, self.device, measure)
-        if self.info.enabled:  # every rank must train alike (DDP checks the layouts): rank 0 decides
-            import torch.distributed as dist
-            flags = torch.tensor([s.amp_dtype is not None, s.channels_last], dtype=torch.int32, device=self.device)
-            dist.broadcast(flags, src=0)
-            s.amp_dtype, s.channels_last = (torch.bfloat16 if flags[0] else None), bool(flags[1])
+        # every rank must train alike (DDP checks the layouts): rank 0 decides
+        bf16, s.channels_last = broadcast_ints([s.amp_dtype is not None, s.channels_last], self.info, self.device)
+        s.amp_dtype = torch.bfloat16 if bf16 else None
+        s.channels_last = bool(s.channels_last)
         return s
 
     # -- one step -----------------------------------------------------------------------------
