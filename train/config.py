@@ -44,7 +44,7 @@ class TrainConfig:
     decay: float = 0.3               # linear LR decay over this last fraction of each phase
     lambda_l1: float = 100.0
     lambda_feature: float = 0.0      # weight of the feature (perceptual) loss; 0: off
-    feature_net: str = "lite2"       # its frozen ImageNet network (lite1 | lite2; never lite0, fd_lite0's judge)
+    feature_net: str = "lite2"       # its frozen ImageNet network (never lite0: fd_lite0 is measured on it)
     gan_mode: str = "vanilla"        # vanilla (BCE) | lsgan
     real_label: float = 0.9          # one-sided label smoothing of D's real targets
     # -- data ----------------------------------------------------------------------------------
@@ -98,7 +98,7 @@ class TrainConfig:
 MACHINE_KEYS = ("data", "out", "device", "threads", "precision", "workers", "in_memory", "time_limit_min")
 RESUME_FIXED = ("arch", "generator", "pretrained", "ndf", "batch", "size", "seed")  # shape the nets or data
 CHOICES = {"arch": ("effnet_unet", "unet"), "gan_mode": ("vanilla", "lsgan"), "precision": ("auto", "fp32", "bf16"),
-           "feature_net": ("lite1", "lite2", "lite3", "lite4")}
+           "feature_net": ("lite2",)}
 BOUNDS = {"steps": (1, None), "pretrain_steps": (0, None), "batch": (1, None), "lr": (0, None),
           "beta1": (0, 1), "beta2": (0, 1), "decay": (0, 1), "lambda_l1": (0, None), "lambda_feature": (0, None), "real_label": (0, 1),
           "size": (32, 1024), "crop_scale": (0.01, 1), "degrade": (0, 2), "ckpt_every": (1, None),

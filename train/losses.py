@@ -51,6 +51,6 @@ class FeatureLoss(torch.nn.Module):
 
 
 def feature_loss(variant: str, device: torch.device) -> FeatureLoss:
-    """The feature loss on EfficientNet-Lite `variant` (lite1, lite2, ...) ImageNet features."""
+    """The feature loss on EfficientNet-Lite `variant` ImageNet features."""
     from vidcolor.nets.lite_features import LiteFeatures, lite_weights
-    return FeatureLoss(LiteFeatures(lite_weights(variant)).to(device))
+    return FeatureLoss(LiteFeatures(variant, lite_weights(variant)).to(device))

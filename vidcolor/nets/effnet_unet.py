@@ -82,22 +82,26 @@ def lite0_trunk() -> tuple[nn.Conv2d, nn.BatchNorm2d, nn.ModuleList]:
 class LiteEncoder(nn.Module):
     """The trunk of a Lite variant on gray input; its five stage-end features are the U-Net's skips."""
 
-    def __init__(self, input_norm: str = "imagenet", variant: str = "lite0"):
+    def __init__(self, input_norm: str = "imagenet", variant: str = "lite0", taps: tuple[int, ...] = SKIP_STAGES):
         super().__init__()
         if input_norm not in INPUT_NORMS:
             raise ValueError(f"unknown input_norm {input_norm!r} (known: {', '.join(INPUT_NORMS)})")
         mean, std = INPUT_NORMS[input_norm]
-        self._conv_stem, self._bn0, self._blocks, ends = lite_trunk(variant)
-        self.skip_blocks = {ends[i] for i in SKIP_STAGES}
-        self.skip_channels = tuple(LITE_STAGES[variant][i][-1] for i in SKIP_STAGES)
+        self._conv_stem, self._bn0, blocks, ends = lite_trunk(variant)
+        self._blocks = blocks[:ends[max(taps)] + 1]  # nothing after the last stage used
+        self.skip_blocks = {ends[i] for i in taps}
+        self.skip_channels = tuple(LITE_STAGES[variant][i][-1] for i in taps)
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        # The ImageNet stem expects normalised RGB: a gray image is L repeated on all three channels.
-        gray = (x + 1.0) * 0.5
-        y = (gray - self.mean) / self.std
-        y = F.relu6(self._bn0(self._conv_stem(y)))
+        """L in [-1,1] (B,1,H,W): the ImageNet stem expects normalised RGB, so a gray image is L repeated on
+        all three channels."""
+        return self.trunk((x + 1.0) * 0.5)
+
+    def trunk(self, rgb: torch.Tensor) -> list[torch.Tensor]:
+        """RGB in [0,1] (or gray, broadcast) -> the features at the end of each tapped stage."""
+        y = F.relu6(self._bn0(self._conv_stem((rgb - self.mean) / self.std)))
         feats = []
         for i, block in enumerate(self._blocks):
             y = block(y)
