@@ -40,14 +40,15 @@ class PrepareStats:
 
 
 def resize_short_side(rgb: torch.Tensor, size: int, max_aspect: float = 2.0) -> torch.Tensor:
-    """(1,3,H,W) -> short side `size` (antialiased), long side capped at `max_aspect * size` by centre crop."""
+    """(1,3,H,W) float in 0..255 -> short side `size` (antialiased), long side capped at `max_aspect * size`
+    by centre crop."""
     h, w = rgb.shape[-2:]
     scale = size / min(h, w)
     nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
     t = F.interpolate(rgb, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)
     cap = int(size * max_aspect)
-    t = t[..., (max(nh - cap, 0)) // 2:(max(nh - cap, 0)) // 2 + cap, (max(nw - cap, 0)) // 2:(max(nw - cap, 0)) // 2 + cap]
-    return t
+    top, left = max(nh - cap, 0) // 2, max(nw - cap, 0) // 2
+    return t[..., top:top + cap, left:left + cap]
 
 
 def mean_chroma(rgb: torch.Tensor) -> float:
