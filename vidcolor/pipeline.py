@@ -44,6 +44,7 @@ from .media.keep import OutputPlan, plan_for
 from .media.probe import MediaInfo
 from .media.still import METADATA_NOTE, check_still_target, is_still, output_dtype, read_still, write_still
 from .nets import for_inference
+from .regions import FaceFinder, recolor_people
 from .result import RunResult
 from .resume import (WARMUP_FRAMES, SegmentPlan, WorkFolder, job_identity, segment_frames, segment_suffix,
                      source_identity)
@@ -56,7 +57,8 @@ IO_THREADS = 2  # cores left to the decode and encode threads by default
 # The Colorizer settings that change the output's pixels: the resume identity, named one by one so
 # a new attribute never joins it by accident. (`cuda` repeats the identity's device; it stays so work
 # folders of earlier versions are still reused.) Not threads or batch size: the batch size has its own entry.
-RESUME_SETTINGS = ("saturation", "cuda", "render_size", "smoothing", "strength", "window", "guided", "user_colours")
+RESUME_SETTINGS = ("saturation", "cuda", "render_size", "smoothing", "strength", "window", "guided", "user_colours",
+                   "people")
 RESUME_OUTPUT = ("codec", "crf", "preset", "pix_fmt")  # of OutputOptions; not `overwrite`
 
 ProgressCallback = Callable[[int, int | None], None]  # (frames written, frames expected)
@@ -92,7 +94,10 @@ class Colorizer:
                  batch_size: int | None = None, smoothing: str = DEFAULT_SMOOTHING, strength: float | None = None,
                  cpu_threads: int | None = None, window: int | None = None, guided: bool = False,
                  saturation: float = DEFAULT_SATURATION, references: Sequence[str | Path] = (),
-                 keyframes: Sequence[str] = (), reference_strength: float = REFERENCE_STRENGTH):
+                 keyframes: Sequence[str] = (), reference_strength: float = REFERENCE_STRENGTH,
+                 people: bool = False):
+        self.people = people
+        self.finder = FaceFinder() if people else None  # fails at once without the extra
         self.saturation = check_saturation(saturation)  # before loading the model: a bad option fails at once
         self.guidance = Guidance.load(references, keyframes, reference_strength)  # every image read and checked
         self.device = resolve_device(device)
@@ -134,7 +139,8 @@ class Colorizer:
         y = rgb_luma(rgb.to(self.device), spec)
         size = tuple(y.shape[-2:])
         L_render, L = frame_lightness(y, render_shape(*size, self.render_size), size, spec)
-        chroma = chroma_from_lab(L, self.predict_ab(L_render), spec, L_render if self.guided else None)
+        ab = self.recolor_people(self.predict_ab(L_render), L, y)
+        chroma = chroma_from_lab(L, ab, spec, L_render if self.guided else None)
         return yuv_to_rgb(torch.cat([y, chroma], dim=1), spec).to(rgb.device)
 
     def predict_ab(self, L: torch.Tensor) -> torch.Tensor:
@@ -145,6 +151,17 @@ class Colorizer:
         if self.saturation != 1.0:
             ab = ab * self.saturation
         return ab if self.guidance is None else self.guidance.blend(ab, features)
+
+    def recolor_people(self, ab: torch.Tensor, L: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """With `people`: each frame's people, found by their faces in the (B,1,H,W) Y plane, coloured again
+        at their own scale from L* at any size (`regions`); frames where none is found keep `ab`."""
+        if self.finder is None:
+            return ab
+        luma = (y[:, 0] * 255).round().clamp(0, 255).to(torch.uint8).cpu().numpy() if y.is_floating_point() \
+            else y[:, 0].cpu().numpy()
+        out = [recolor_people(ab[i:i + 1], L[i:i + 1], self.finder.people(luma[i]), luma.shape[1:],
+                              self.predict_ab, self.render_size) for i in range(ab.shape[0])]
+        return torch.cat(out)
 
     def _predict(self, L: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The model on L*: ab in Lab units and, with references, the matching features of the frame's
@@ -438,7 +455,7 @@ class Colorizer:
                 if batch:
                     y = upload_luma([f.planes[0] for f in batch], self.device, batch[0].bits)
                     work.L_render, work.L_chroma = frame_lightness(y, render_hw, batch[0].planes[1].shape, spec)
-                    work.ab = self.predict_ab(work.L_render)
+                    work.ab = self.recolor_people(self.predict_ab(work.L_render), work.L_chroma, y)
                 busy += time.perf_counter() - start
                 stage.put(work)
             stage.put(None)  # end of stream: the smoother's held-back frames

@@ -48,6 +48,9 @@ model_options = _options(
                  help="The frame at WHEN (frame number from 0, or time from the first frame: 00:01:23.480) "
                       "coloured by hand: exact there, carried forward and backward through its shot (never across "
                       "a cut), and a reference for the rest (repeatable; in a batch, for every input)."),
+    click.option("--people", is_flag=True, default=False,
+                 help="Colour each person found by their face again at a scale where they fill the model's view "
+                      "(truer skin and clothing in wide shots; slower; needs pip install 'vidcolor[people]')."),
     click.option("--reference-strength", type=click.FloatRange(*c.REFERENCE_STRENGTH_RANGE),
                  default=c.REFERENCE_STRENGTH, show_default=True,
                  help="How strongly matched reference colours override the model's (0: not at all)."),
@@ -64,7 +67,7 @@ encoder_options = _options(
 def colorizer_args(model: Path | None, device: str, render_size: int, batch_size: int | None, smoothing: str,
                    strength: float | None, window: int | None, guided: bool, saturation: float,
                    references: tuple[Path, ...] = (), keyframes: tuple[str, ...] = (),
-                   reference_strength: float = c.REFERENCE_STRENGTH) -> dict[str, Any]:
+                   reference_strength: float = c.REFERENCE_STRENGTH, people: bool = False) -> dict[str, Any]:
     """`Colorizer` keyword arguments from `model_options`, checking what click's bounds cannot.
 
     Saturation is checked here by `Colorizer`'s own check (one error line, also for --cuts-only and
@@ -75,4 +78,4 @@ def colorizer_args(model: Path | None, device: str, render_size: int, batch_size
     return dict(model=model, device=device, render_size=render_size, batch_size=batch_size,
                 smoothing=smoothing, strength=strength, window=window, guided=guided,
                 saturation=c.check_saturation(saturation), references=[str(p) for p in references],
-                keyframes=list(keyframes), reference_strength=reference_strength)
+                keyframes=list(keyframes), reference_strength=reference_strength, people=people)
