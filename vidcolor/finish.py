@@ -16,7 +16,7 @@ import torch
 from .color import join_lab, lab_to_rgb
 from .colorspec import YuvSpec
 from .geometry import resize
-from .keyframes import Carried
+from .keyframes import Carried, CarriedStack
 from .media import Frame
 from .temporal import CutDetector, Smoother
 from .upsample import guided_upsample
@@ -55,8 +55,8 @@ class Finisher:
 
     def __init__(self, smoother: Smoother, spec: YuvSpec, guided: bool,
                  download: Callable[[torch.Tensor], np.ndarray], emit: Callable[[list[Frame]], None],
-                 carried: dict[int, Carried] | None = None):
-        """`carried`: keyframes' colours by pts (`keyframes.keyframe_tracks`), applied to the finished
+                 carried: dict[int, Carried | CarriedStack] | None = None):
+        """`carried`: keyframes' and hints' colours by pts (`guide.Guidance.tracks`), applied to the finished
         chroma, after smoothing, so a keyframe's own frame is exact and smoothing never dilutes it."""
         self.smoother, self.spec, self.guided = smoother, spec, guided
         self.carried = carried or {}

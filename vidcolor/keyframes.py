@@ -71,6 +71,18 @@ class Carried:
         return torch.lerp(chroma.float(), carried, weight)
 
 
+@dataclass
+class CarriedStack:
+    """Several carried colours for one frame, applied in order (the last wins where it is sure)."""
+
+    entries: list[Carried]
+
+    def apply(self, chroma: torch.Tensor) -> torch.Tensor:
+        for entry in self.entries:
+            chroma = entry.apply(chroma)
+        return chroma
+
+
 def carry_step(gray_to: np.ndarray, gray_from: np.ndarray, colour: torch.Tensor, weight: torch.Tensor,
                decay: float, mismatch_keep: float = FLOW_MISMATCH_KEEP) -> tuple[torch.Tensor, torch.Tensor]:
     """One frame's step: colour and weight of frame `from` warped onto frame `to` (either direction)."""
@@ -83,17 +95,18 @@ def carry_step(gray_to: np.ndarray, gray_from: np.ndarray, colour: torch.Tensor,
 
 
 def propagate(grays: Sequence[np.ndarray], cuts: Sequence[bool], key: int, key_colour: torch.Tensor,
-              decay: float, keep: Callable[[torch.Tensor, torch.Tensor], T] | None = None) -> list[T | None]:
+              decay: float, keep: Callable[[torch.Tensor, torch.Tensor], T] | None = None,
+              key_weight: torch.Tensor | None = None) -> list[T | None]:
     """Carry `key_colour` (C,h,w on the grays' grid) from frame `key` through its shot, both ways.
 
     `cuts[i]`: frame i starts a shot. Returns per frame `keep(colour, weight)` (default: the pair itself),
-    None outside the key's shot; the key's own weight is 1 and each step multiplies it by `decay` (and less
-    where the flow is unsure). Only the step's own colour is held at full precision: `keep` may shrink the
+    None outside the key's shot; the key's own weight is 1 (or `key_weight`, (1,h,w)) and each step multiplies it
+    by `decay` (and less where the flow is unsure). Only the step's own colour is held at full precision: `keep` may shrink the
     rest, so memory is what `keep` returns.
     """
     keep = keep or (lambda colour, weight: (colour, weight))
     out: list = [None] * len(grays)
-    start = (key_colour.float(), torch.ones(1, *key_colour.shape[-2:]))
+    start = (key_colour.float(), torch.ones(1, *key_colour.shape[-2:]) if key_weight is None else key_weight.float())
     out[key] = keep(*start)
     for direction, stop in ((1, len(grays)), (-1, -1)):
         state = start
@@ -111,16 +124,22 @@ def carry_grid(height: int, width: int) -> tuple[int, int]:
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-def keyframe_chroma(keyframe: Keyframe, video: VideoInfo) -> torch.Tensor:
-    """The keyframe image's Cb/Cr (2,H,W) at the video's size, in its matrix and range; the image's aspect
-    must be the video's stored or displayed one."""
+def check_aspect(aspect: float, shape: tuple[int, ...], video: VideoInfo, what: str, path: object) -> None:
+    """A user's picture of a frame must have the video's stored or displayed aspect (1 % allowed)."""
     width, height, sar = video.width, video.height, video.sample_aspect_ratio
     stored = width / height
     shown = stored * float(sar) if sar else stored
-    if min(abs(keyframe.image.aspect / a - 1) for a in (stored, shown)) > 0.01:
-        raise InputError(f"keyframe {keyframe.when.text} image is {keyframe.image.rgb.shape[1]}x"
-                         f"{keyframe.image.rgb.shape[0]}, not the video's aspect ratio ({width}x{height}): "
-                         f"{keyframe.image.path}")
+    if min(abs(aspect / a - 1) for a in (stored, shown)) > 0.01:
+        raise InputError(f"{what} image is {shape[1]}x{shape[0]}, not the video's aspect ratio "
+                         f"({width}x{height}): {path}")
+
+
+def keyframe_chroma(keyframe: Keyframe, video: VideoInfo) -> torch.Tensor:
+    """The keyframe image's Cb/Cr (2,H,W) at the video's size, in its matrix and range; the image's aspect
+    must be the video's stored or displayed one."""
+    width, height = video.width, video.height
+    check_aspect(keyframe.image.aspect, keyframe.image.rgb.shape, video, f"keyframe {keyframe.when.text}",
+                 keyframe.image.path)
     rgb = torch.from_numpy(keyframe.image.rgb).permute(2, 0, 1)[None].float() / 255.0
     return rgb_to_yuv(resize(rgb, (height, width)), video.color.yuv_spec)[0, 1:]
 

@@ -33,7 +33,7 @@ from .errors import InputError, ModelError
 from .finish import Finisher, Work, chroma_from_lab
 from .geometry import pad_to_multiple, render_shape
 from .guide import Guidance
-from .keyframes import Carried
+from .keyframes import Carried, CarriedStack
 from .join import join_frames, join_segments
 from .media import (Frame, OutputOptions, VideoInfo, VideoReader, VideoWriter, check_frame_size, check_options,
                     check_paths, output_name, probe)
@@ -95,17 +95,18 @@ class Colorizer:
                  cpu_threads: int | None = None, window: int | None = None, guided: bool = False,
                  saturation: float = DEFAULT_SATURATION, references: Sequence[str | Path] = (),
                  keyframes: Sequence[str] = (), reference_strength: float = REFERENCE_STRENGTH,
-                 people: bool = False):
+                 people: bool = False, hints: Sequence[str] = ()):
         self.people = people
         self.finder = FaceFinder() if people else None  # fails at once without the extra
         self.saturation = check_saturation(saturation)  # before loading the model: a bad option fails at once
-        self.guidance = Guidance.load(references, keyframes, reference_strength)  # every image read and checked
+        self.guidance = Guidance.load(references, keyframes, reference_strength, hints)  # every image read and checked
+        self.matching = self.guidance is not None and self.guidance.matches  # frames matched to colour images
         self.device = resolve_device(device)
         path = Path(model) if model is not None else default_model_path()
         if model is None and not path.is_file():
             raise ModelError(f"no default model installed ({path}); pass one with --model")
         net, self.model_info = load_generator(path, self.device)
-        self.net = for_inference(net, features=self.guidance is not None)
+        self.net = for_inference(net, features=self.matching)
         self.model_path = path
         self.cuda = self.device.type == "cuda"
         self.render_size = render_size
@@ -116,12 +117,12 @@ class Colorizer:
         self.guided = guided  # upsample colour with the luma-guided filter instead of bilinearly
         self.cpu_threads = cpu_threads or max(1, (os.cpu_count() or 1) - IO_THREADS)
         make_smoother(smoothing, strength, window)  # fail on bad options now, not mid-run
-        if self.guidance is not None:
+        if self.matching:
             self.guidance.prepare(self._predict, render_size, self.device)
 
     @property
     def user_colours(self) -> dict[str, Any] | None:
-        """What the references and keyframes add to the resume identity (None: automatic colours)."""
+        """What the references, keyframes and hints add to the resume identity (None: automatic colours)."""
         return None if self.guidance is None else self.guidance.identity()
 
     # -- the tensor API (evaluation, benchmarks) -------------------------------------------
@@ -150,7 +151,7 @@ class Colorizer:
         ab, features = self._predict(L)
         if self.saturation != 1.0:
             ab = ab * self.saturation
-        return ab if self.guidance is None else self.guidance.blend(ab, features)
+        return self.guidance.blend(ab, features) if self.matching else ab
 
     def recolor_people(self, ab: torch.Tensor, L: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """With `people`: each frame's people, found by their faces in the (B,1,H,W) Y plane, coloured again
@@ -170,7 +171,7 @@ class Colorizer:
         x = pad_to_multiple(normalize_l(L.float()), self.net.size_multiple).contiguous(memory_format=torch.channels_last)
         with torch.autocast("cuda", dtype=torch.float16) if self.cuda else nullcontext():
             out = self.net(x)
-        if self.guidance is None:
+        if not self.matching:
             return denormalize_ab(out[..., :h, :w]), None
         out, features = out
         fh, fw = (math.ceil(n * f / p) for n, f, p in zip((h, w), features.shape[-2:], x.shape[-2:]))
@@ -213,7 +214,7 @@ class Colorizer:
         start = time.perf_counter()
         render_hw = render_shape(info.video.height, info.video.width, self.render_size)
         carried = {} if self.guidance is None else self.guidance.tracks(source, info.video, options.pix_fmt,
-                                                                        render_hw, self.device)
+                                                                        render_hw, self.device, self.predict_ab)
         batch_size = self.batch_size or self._auto_batch_size(info.video)
         seg_frames = segment_frames(info.video, segment_seconds or self.segment_seconds)
         timings = {"decode": 0.0, "compute": 0.0, "finish": 0.0, "encode": 0.0, "join": 0.0}
@@ -308,7 +309,8 @@ class Colorizer:
         info = probe(source)
         video = info.video
         render_hw = render_shape(video.height, video.width, self.render_size)
-        carried = {} if self.guidance is None else self.guidance.tracks(source, video, pix_fmt, render_hw, self.device)
+        carried = {} if self.guidance is None else self.guidance.tracks(source, video, pix_fmt, render_hw, self.device,
+                                                                        self.predict_ab)
         warm, lookahead = max(WARMUP_FRAMES, self._lookahead()), self._lookahead()
         tb, step = video.time_base, 1 / float(video.fps or 25)
         first_pts = self._first_pts(source, video, pix_fmt)
@@ -371,7 +373,7 @@ class Colorizer:
     def _encode_segments(self, source: Path, video: VideoInfo, options: OutputOptions, batch_size: int,
                          seg_frames: int, work: WorkFolder, timings: dict[str, float],
                          progress: ProgressCallback | None, stop: threading.Event | None = None,
-                         fmt: str | None = None, carried: dict[int, Carried] | None = None) -> None:
+                         fmt: str | None = None, carried: dict[int, Carried | CarriedStack] | None = None) -> None:
         """Encode the segments that are not finished yet, each with a fresh encoder and smoother,
         from the frames `resume.SegmentPlan` gives it; only the frames it keeps are encoded."""
         warm_pts = work.segments[-1]["warmup_pts"] if work.segments else []
@@ -429,7 +431,7 @@ class Colorizer:
 
     @torch.inference_mode()
     def _stream(self, batches: Iterable[list[Frame]], emit: Callable[[list[Frame]], None], video: VideoInfo,
-                stop: threading.Event | None = None, carried: dict[int, Carried] | None = None
+                stop: threading.Event | None = None, carried: dict[int, Carried | CarriedStack] | None = None
                 ) -> tuple[float, float]:
         """The compute stages; returns the busy seconds of the model stage and of the finishing stage.
 

@@ -51,6 +51,11 @@ model_options = _options(
     click.option("--people", is_flag=True, default=False,
                  help="Colour each person found by their face again at a scale where they fill the model's view "
                       "(truer skin and clothing in wide shots; slower; needs pip install 'vidcolor[people]')."),
+    click.option("--hints", "hints", metavar="WHEN=IMAGE", multiple=True, default=(),
+                 help="Colour hints for the frame at WHEN: an RGBA image of the frame (any size of its aspect) whose "
+                      "opaque pixels give the colour wanted there (hue and saturation; the film keeps its "
+                      "brightness). They spread over the regions they touch and are carried through the shot "
+                      "(repeatable; in a batch, for every input)."),
     click.option("--reference-strength", type=click.FloatRange(*c.REFERENCE_STRENGTH_RANGE),
                  default=c.REFERENCE_STRENGTH, show_default=True,
                  help="How strongly matched reference colours override the model's (0: not at all)."),
@@ -67,7 +72,8 @@ encoder_options = _options(
 def colorizer_args(model: Path | None, device: str, render_size: int, batch_size: int | None, smoothing: str,
                    strength: float | None, window: int | None, guided: bool, saturation: float,
                    references: tuple[Path, ...] = (), keyframes: tuple[str, ...] = (),
-                   reference_strength: float = c.REFERENCE_STRENGTH, people: bool = False) -> dict[str, Any]:
+                   reference_strength: float = c.REFERENCE_STRENGTH, people: bool = False,
+                   hints: tuple[str, ...] = ()) -> dict[str, Any]:
     """`Colorizer` keyword arguments from `model_options`, checking what click's bounds cannot.
 
     Saturation is checked here by `Colorizer`'s own check (one error line, also for --cuts-only and
@@ -78,4 +84,5 @@ def colorizer_args(model: Path | None, device: str, render_size: int, batch_size
     return dict(model=model, device=device, render_size=render_size, batch_size=batch_size,
                 smoothing=smoothing, strength=strength, window=window, guided=guided,
                 saturation=c.check_saturation(saturation), references=[str(p) for p in references],
-                keyframes=list(keyframes), reference_strength=reference_strength, people=people)
+                keyframes=list(keyframes), reference_strength=reference_strength, people=people,
+                hints=list(hints))
