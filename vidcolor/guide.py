@@ -14,7 +14,7 @@ from .controls import CODEC, REFERENCE_STRENGTH, REFERENCE_STRENGTH_RANGE
 from .device import upload_luma
 from .errors import OptionError
 from .exemplar import Predict, ReferenceBank
-from .hints import Hint, Predict as HintPredict, hint_tracks, load_hints
+from .hints import Hint, hint_tracks, load_hints
 from .keyframes import Carried, CarriedStack, keyframe_tracks
 from .media import VideoInfo, VideoReader
 from .media.formats import chroma_stride, resolve_pix_fmt
@@ -75,9 +75,9 @@ class Guidance:
         return ab if self.bank is None else self.bank.blend(ab, features, self.strength)
 
     def tracks(self, source: Path, video: VideoInfo, pix_fmt: str, render_hw: tuple[int, int],
-               device: torch.device, predict: HintPredict | None = None) -> dict[int, Carried | CarriedStack]:
+               device: torch.device) -> dict[int, Carried | CarriedStack]:
         """The keyframes' and hints' colours carried through their shots, by pts (`keyframes.keyframe_tracks`,
-        `hints.hint_tracks`; `predict` colours a hinted frame as the main pass will). At a frame that several
+        `hints.hint_tracks`). At a frame that several
         reach: the keyframe's colour, then the hints', farthest first; at a keyframe's own frame, only it."""
         if not self.keyframes and not self.hints:
             return {}
@@ -98,10 +98,8 @@ class Guidance:
             if self.keyframes else {}
         if not self.hints:
             return keyed
-        if predict is None:
-            raise ValueError("hints need the model's prediction of the hinted frames")
         with torch.inference_mode():
-            hinted = hint_tracks(frames, self.hints, video, render_hw, first_pts, end_pts, predict, stride)
+            hinted = hint_tracks(frames, self.hints, video, render_hw, first_pts, end_pts, stride)
         out: dict[int, Carried | CarriedStack] = dict(keyed)
         for pts, entries in hinted.items():
             key = keyed.get(pts)

@@ -214,7 +214,7 @@ class Colorizer:
         start = time.perf_counter()
         render_hw = render_shape(info.video.height, info.video.width, self.render_size)
         carried = {} if self.guidance is None else self.guidance.tracks(source, info.video, options.pix_fmt,
-                                                                        render_hw, self.device, self.predict_ab)
+                                                                        render_hw, self.device)
         batch_size = self.batch_size or self._auto_batch_size(info.video)
         seg_frames = segment_frames(info.video, segment_seconds or self.segment_seconds)
         timings = {"decode": 0.0, "compute": 0.0, "finish": 0.0, "encode": 0.0, "join": 0.0}
@@ -309,8 +309,7 @@ class Colorizer:
         info = probe(source)
         video = info.video
         render_hw = render_shape(video.height, video.width, self.render_size)
-        carried = {} if self.guidance is None else self.guidance.tracks(source, video, pix_fmt, render_hw, self.device,
-                                                                        self.predict_ab)
+        carried = {} if self.guidance is None else self.guidance.tracks(source, video, pix_fmt, render_hw, self.device)
         warm, lookahead = max(WARMUP_FRAMES, self._lookahead()), self._lookahead()
         tb, step = video.time_base, 1 / float(video.fps or 25)
         first_pts = self._first_pts(source, video, pix_fmt)

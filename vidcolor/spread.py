@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
-HINT_EDGE = 3.0  # L* difference between neighbours at which their tie falls to exp(-1/2)
-HINT_LEAK = 1e-4  # per-pixel pull towards zero: how far, and how much past weak edges, a hint reaches
+# Chosen on the pack's validation split (benchmarks/hints_spread.py; docs/experiments.md, "Colour hints")
+HINT_EDGE = 2.0  # L* difference between neighbours at which their tie falls to exp(-1/2)
+HINT_LEAK = 1e-5  # per-pixel pull towards zero: how far, and how much past weak edges, a hint reaches
 HINT_PIN = 100.0  # how firmly a hinted pixel keeps its value
-HINT_FULL_REACH = 0.1  # the indicator's solution at which a hint's spread counts as sure (reach 1)
+HINT_FULL_REACH = 0.5  # the indicator's solution at which a hint's spread counts as sure (reach 1)
 
 
 def grid_laplacian(L: np.ndarray, edge: float = HINT_EDGE):
