@@ -207,3 +207,32 @@ def test_a_hint_is_carried_through_its_shot_and_not_past_a_cut(tmp_path, make_vi
         assert cr > 150 and cr > cb + 30, (t, cb, cr)
     for t in range(28, 36):  # never past the cut: the neutral model's gray
         assert np.abs(planes[t][0] - 128).max() <= 1 and np.abs(planes[t][1] - 128).max() <= 1, t
+
+
+def test_hints_keyframes_and_references_in_one_run(tmp_path, make_video, neutral, read_video):
+    """Hints win at the pixels they reach, keyframes at their own frames."""
+    clip = make_video(tmp_path / "film.mp4", width=W, height=H, frames=24, gray=False)
+    key, hinted = 8, 12
+    keyframe = tmp_path / "key.png"
+    cv2.imwrite(str(keyframe), draw_frame(key, W, H, gray=False, cuts=())[..., ::-1])
+    blue = (40, 60, 220)
+    rgba = np.zeros((H, W, 4), np.uint8)
+    yy, xx = np.ogrid[0:H, 0:W]
+
+    def disc(t: int, r: float = 0.3) -> np.ndarray:
+        cx, cy = (20 + 5 * t) % W, H / 2 + H / 4 * np.sin(t / 5)
+        return (xx - cx) ** 2 + (yy - cy) ** 2 < (r * min(W, H) / 6) ** 2
+
+    rgba[disc(key), :3], rgba[disc(key), 3] = blue, 255  # a blue stroke on the keyframe's own frame: ignored
+    rgba[disc(hinted), :3], rgba[disc(hinted), 3] = blue, 255
+    hint = write_rgba(tmp_path / "h.png", rgba)
+    reference = tmp_path / "ref.png"
+    cv2.imwrite(str(reference), draw_frame(3, W, H, gray=False, cuts=())[..., ::-1])
+    out = tmp_path / "out.mp4"
+    Colorizer(neutral, device="cpu", render_size=96, smoothing="none", keyframes=[f"{key}={keyframe}"],
+              references=[reference], hints=[f"{key}={hint}", f"{hinted}={hint}"]).run(clip, out, LOSSLESS)
+    planes = chroma(read_video, out)
+    cb, cr = planes[key][0][disc(key)].mean(), planes[key][1][disc(key)].mean()
+    assert cr > 150 and cr > cb + 30, (cb, cr)  # the keyframe's red disc, not the hint's blue
+    cb, cr = planes[hinted][0][disc(hinted)].mean(), planes[hinted][1][disc(hinted)].mean()
+    assert cb > 150 and cb > cr + 30, (cb, cr)  # the hint's blue over the keyframe's carried red
