@@ -281,3 +281,34 @@ def test_defaults_are_declared_once():
         if f.name != "overwrite":  # a flag: off unless given
             assert defaults[f.name] == f.default, f.name
     assert defaults["segment_seconds"] == Colorizer.segment_seconds
+
+
+def test_a_run_off_a_terminal_prints_progress_lines(tmp_path, make_video, model, monkeypatch):
+    """A batch job's log (stderr to a pipe or file) shows which file is being coloured and how far it is."""
+    import vidcolor.cli.render as render
+
+    monkeypatch.setattr(render, "PROGRESS_SECONDS", 0.0)  # a line at every update
+    clip = make_video(tmp_path / "clip.mp4", frames=24)
+    result = run(clip, "-o", tmp_path / "out.mp4", "--batch-size", 4, model=model)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    progress = [line for line in lines if line.startswith("clip.mp4: ") and " frames (" in line]
+    assert progress and progress[-1].startswith("clip.mp4: 24/24 frames (100 %)"), lines
+    assert all(" fps" in line for line in progress)
+    assert any("left" in line for line in progress[:-1])
+
+
+def test_line_progress_waits_its_interval():
+    from rich.console import Console
+
+    from vidcolor.cli.render import LineProgress
+
+    console = Console(record=True, width=200)
+    progress = LineProgress(console, every=3600)
+    task = progress.add_task("film.mp4")
+    for done in range(1, 100):
+        progress.update(task, done, 100)
+    assert console.export_text() == ""
+    progress.every = 0
+    progress.update(task, 100, 100)
+    assert console.export_text().strip().startswith("film.mp4: 100/100 frames (100 %)")

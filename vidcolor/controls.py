@@ -58,6 +58,7 @@ QSCALE_RANGE = (1, 31)  # fixed quantiser of encoders without crf (MPEG-2 ...): 
 LOSSLESS_AUDIO_CODECS = ("flac", "alac")  # for audio the output container cannot hold, tried in this order
 SEQUENCE_FPS = 24.0  # frame rate of image-sequence inputs (--fps)
 FPS_RANGE = (1.0, 300.0)  # frame rates outside it are a container's mistake (raw DV: 60000), not the video's
+PROGRESS_SECONDS = 10.0  # off a terminal (a pipe, a log), `run` prints a progress line per file this often
 SEGMENT_SECONDS = 30.0  # resumable segments
 SEGMENT_SECONDS_RANGE = (1.0, 86400.0)
 

@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..batch import Outcome
+from ..controls import PROGRESS_SECONDS
 from ..media import MediaInfo
 
 STATUS_STYLES = {"done": "green", "skipped": "yellow", "failed": "red", "interrupted": "yellow"}
@@ -46,8 +47,65 @@ def one_line(message: str) -> str:
     return " ".join(shown.split()) or "failed"
 
 
-def progress_bar(console: Console) -> Any:
-    """The per-file progress bar of `vidcolor run` (rich.progress is imported only for a run)."""
+class LineProgress:
+    """`progress_bar`'s stand-in when stderr is not a terminal (a pipe, a log file, a batch job): one plain line
+    per file every `every` seconds, and one when it ends, instead of a bar redrawn in place that a log
+    never shows."""
+
+    def __init__(self, console: Console, every: float):
+        self.console, self.every = console, every
+        self.tasks: dict[int, dict[str, Any]] = {}
+
+    def __enter__(self) -> LineProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def add_task(self, description: str, total: int | None = None) -> int:
+        import time
+
+        task = len(self.tasks)
+        now = time.monotonic()
+        self.tasks[task] = {"name": description, "start": now, "shown": now, "done": 0, "total": total}
+        return task
+
+    def update(self, task: int, completed: int, total: int | None = None) -> None:
+        import time
+
+        t = self.tasks[task]
+        t["done"], t["total"] = completed, total
+        now = time.monotonic()
+        if now - t["shown"] >= self.every:
+            t["shown"] = now
+            self.console.print(escape(self.line(t, now)))
+
+    @staticmethod
+    def line(t: dict[str, Any], now: float) -> str:
+        done, total, seconds = t["done"], t["total"], max(1e-9, now - t["start"])
+        fps = done / seconds
+        part = f"{done}/{total} frames ({100 * done / total:.0f} %)" if total else f"{done} frames"
+        left = f", about {_clock((total - done) / fps)} left" if total and fps > 0 and done < total else ""
+        return f"{t['name']}: {part}, {fps:.1f} fps{left}"
+
+    def remove_task(self, task: int) -> None:
+        self.tasks.pop(task, None)
+
+    def stop(self) -> None:
+        pass
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
+        f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def progress_bar(console: Console, every: float | None = None) -> Any:
+    """The per-file progress bar of `vidcolor run` (rich.progress is imported only for a run); off a terminal,
+    a line every `every` seconds (`LineProgress`)."""
+    if not console.is_terminal:
+        return LineProgress(console, PROGRESS_SECONDS if every is None else every)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
     from rich.text import Text
 
