@@ -312,3 +312,76 @@ def test_line_progress_waits_its_interval():
     progress.every = 0
     progress.update(task, 100, 100)
     assert console.export_text().strip().startswith("film.mp4: 100/100 frames (100 %)")
+
+
+def test_quiet_writes_no_progress(tmp_path, make_video, model, monkeypatch):
+    import vidcolor.cli.render as render
+
+    monkeypatch.setattr(render, "PROGRESS_SECONDS", 0.0)
+    clip = make_video(tmp_path / "clip.mp4", frames=12)
+    result = run(clip, "-o", tmp_path / "out.mp4", "--batch-size", 4, "--quiet", model=model)
+    assert result.exit_code == 0, result.output
+    assert not [line for line in result.output.splitlines() if " frames (" in line], result.output
+    assert result.output.strip().startswith("done ")  # the summary stays
+
+
+def test_each_file_ends_with_its_own_progress_line_off_a_terminal(tmp_path, make_video, model):
+    for name in ("a", "b"):
+        make_video(tmp_path / "in" / f"{name}.mp4", frames=6)
+    result = run(tmp_path / "in", "--output-dir", tmp_path / "out", model=model)
+    assert result.exit_code == 0, result.output
+    assert "a.mp4: 6/6 frames (100 %)" in result.output and "b.mp4: 6/6 frames (100 %)" in result.output
+
+
+def test_output_creates_its_folder_like_output_dir(tmp_path, clip, model):
+    target = tmp_path / "new" / "deeper" / "x.mp4"
+    result = run(clip, "-o", target, model=model)
+    assert result.exit_code == 0, result.output
+    assert target.is_file()
+
+
+def test_run_help_names_photos_and_image_sequences():
+    text = invoke("run", "--help").output
+    assert "photos" in text and "image sequences" in text
+
+
+def test_eval_footer_names_the_training_extra(capsys):
+    from vidcolor.cli.render import EVAL_COLUMNS, show_eval
+    from vidcolor.fd import TRAIN_EXTRA_NOTE
+
+    row = {"name": "a.mp4", "frames": 3, **{key: float("nan") for _, key, _ in EVAL_COLUMNS}}
+    show_eval([row], "vidcolor eval", False, f"fd_lite0 n/a: {TRAIN_EXTRA_NOTE}")
+    assert "pip install 'vidcolor[train]'" in capsys.readouterr().out
+
+
+def test_a_reference_just_under_the_gray_threshold_says_so(tmp_path, monkeypatch):
+    import cv2
+
+    import vidcolor.references as references
+    from vidcolor.controls import MIN_REFERENCE_CHROMA
+
+    monkeypatch.setattr(references, "mean_chroma", lambda rgb: MIN_REFERENCE_CHROMA - 0.004)
+    path = tmp_path / "ref.png"
+    cv2.imwrite(str(path), np.full((8, 8, 3), 128, np.uint8))
+    with pytest.raises(InputError) as caught:
+        references.read_colour_image(path, "reference")
+    message = str(caught.value)
+    assert f"mean chroma 3.99, under {MIN_REFERENCE_CHROMA:g}" in message and "4.00" not in message
+
+
+def test_click_errors_use_our_one_error_prefix(clip, model):
+    result = run(clip, "--crf", 99, model=model)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ") and "Error:" not in result.output
+
+
+def test_the_summary_table_never_cuts_a_path_short(tmp_path, make_video, model):
+    folder = tmp_path / "batch"
+    for name in ("n03216828_dock_and_a_very_long_name_indeed_one", "n03216828_dock_and_a_very_long_name_indeed_two"):
+        make_video(folder / f"{name}.mp4", frames=3)
+    result = CliRunner(env={"COLUMNS": "70"}).invoke(cli, ["run", str(folder), "--output-dir", str(tmp_path / "o"),
+                                                          "--model", str(model), "--render-size", "64", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output
+    flat = "".join(line.split("│")[1].strip() for line in result.output.splitlines() if line.count("│") > 2)
+    assert "n03216828_dock_and_a_very_long_name_indeed_one.mp4" in flat.replace(" ", "")

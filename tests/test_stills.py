@@ -115,3 +115,19 @@ def test_preview_sheet_has_one_row_per_frame_gray_beside_colour(tmp_path, model,
         assert (colour[..., 2] - colour[..., 0]).mean() > 20  # the model's red-yellow
     bad = CliRunner().invoke(cli, ["preview", str(film), "-o", str(tmp_path / "sheet.mp4"), "--model", str(model)])
     assert bad.exit_code == 1 and "a preview is a picture" in bad.output
+
+
+def test_the_metadata_notice_only_for_photos_that_had_metadata(tmp_path, model):
+    from vidcolor.media.still import metadata_kinds
+
+    plain = tmp_path / "plain.png"
+    assert cv2.imwrite(str(plain), np.full((16, 16), 90, np.uint8))
+    exif = exif_orientation_jpeg(tmp_path / "exif.jpg", np.full((16, 16), 90, np.uint8), orientation=1)
+    assert metadata_kinds(plain.read_bytes()) == () and metadata_kinds(exif.read_bytes()) == ("EXIF",)
+    png = plain.read_bytes()
+    icc = struct.pack(">I", 5) + b"iCCPx\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
+    assert metadata_kinds(png[:33] + icc + png[33:]) == ("ICC profile",)  # after IHDR
+    result = run(plain, model=model)
+    assert result.exit_code == 0 and "not copied" not in result.output, result.output
+    result = run(exif, model=model)
+    assert result.exit_code == 0 and "not copied: the photo's EXIF" in result.output, result.output

@@ -42,7 +42,7 @@ from .media.sequence import (VIDEO_START_NUMBER, check_target, check_video_targe
                              sequence_options, sequence_plan)
 from .media.keep import OutputPlan, plan_for
 from .media.probe import MediaInfo
-from .media.still import METADATA_NOTE, check_still_target, is_still, output_dtype, read_still, write_still
+from .media.still import check_still_target, metadata_note, is_still, output_dtype, read_still, write_still
 from .nets import for_inference
 from .regions import FaceFinder, recolor_people
 from .result import RunResult
@@ -290,7 +290,7 @@ class Colorizer:
             out = self.colorize(rgb).clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
         dtype = output_dtype(still, target)
         write_still(target, out, dtype, still.alpha)
-        warnings = [METADATA_NOTE]
+        warnings = [note] if (note := metadata_note(still.metadata)) else []
         if np.dtype(dtype).itemsize < np.dtype(still.dtype).itemsize:
             warnings.append(f"written {8 * np.dtype(dtype).itemsize}-bit: {target.suffix} holds no "
                             f"{still.bits}-bit samples (use .png or .tif)")

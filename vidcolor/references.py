@@ -89,7 +89,9 @@ def read_colour_image(path: Path, what: str) -> ColourImage:
     rgb = np.ascontiguousarray(bgr[..., ::-1])
     chroma = mean_chroma(rgb)
     if chroma < MIN_REFERENCE_CHROMA:
-        raise InputError(f"{what} image is gray (mean chroma {chroma:.1f}; a colour image is needed): {path}")
+        shown = math.floor(chroma * 100) / 100  # never rounded up to the threshold it is under
+        raise InputError(f"{what} image is gray (mean chroma {shown:.2f}, under {MIN_REFERENCE_CHROMA:g}; "
+                         f"a colour image is needed): {path}")
     return ColourImage(path, rgb, file_digest(path))
 
 

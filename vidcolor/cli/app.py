@@ -68,6 +68,25 @@ def _unavailable_command(name: str, reason: str) -> click.Command:
 class VidcolorGroup(LazyGroup):
     """The root group: turns every error into one line and a non-zero exit."""
 
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        """Click's own errors (usage, bad option values) in the same `error:` form as ours, after the
+        usage line that says where to look; the exit codes are click's (2 for usage)."""
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.Abort:
+            print_error("aborted")
+            sys.exit(1)
+        except click.ClickException as exc:
+            if isinstance(exc, click.UsageError) and exc.ctx is not None:
+                hint = f" (see '{exc.ctx.command_path} {exc.ctx.help_option_names[0]}')"
+            else:
+                hint = ""
+            print_error(exc.format_message() + hint)
+            sys.exit(exc.exit_code)
+        sys.exit(code if isinstance(code, int) else 0)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)

@@ -38,6 +38,8 @@ from .runner import execute_eval, execute_preview, execute_run, print_cuts
               show_default=True,
               help="Video is encoded in segments of this length; an interrupted run resumes from the last one.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (otherwise they are skipped).")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress (a bar on a terminal; elsewhere a line per file every ~10 s); the summary stays.")
 @model_options
 @click.option("--cuts-only", is_flag=True,
               help="Only print the scene cuts found (frame index and time); colorize and write nothing.")
@@ -53,9 +55,10 @@ from .runner import execute_eval, execute_preview, execute_run, print_cuts
 @click.pass_context
 def run_command(ctx: click.Context, inputs: tuple[Path, ...], from_list: Path | None, output: Path | None,
                 output_dir: Path | None, suffix: str, shard: str | None, report_path: Path | None,
-                segment_seconds: float, overwrite: bool, cuts_only: bool, codec: str, crf: int, preset: str,
-                pix_fmt: str, sequence: bool, fps: float, **model: Any) -> None:
-    """Colorize video files, folders of videos and glob patterns.
+                segment_seconds: float, overwrite: bool, quiet: bool, cuts_only: bool, codec: str, crf: int,
+                preset: str, pix_fmt: str, sequence: bool, fps: float, **model: Any) -> None:
+    """Colorize videos, photos and image sequences: files, folders (searched recursively), glob patterns and
+    lists (--from-list).
 
     A run killed or interrupted part-way resumes from its last finished segment when the same
     command is run again.
@@ -85,8 +88,9 @@ def run_command(ctx: click.Context, inputs: tuple[Path, ...], from_list: Path | 
             raise click.BadParameter(str(exc), param_hint="--shard") from None
     options = OutputOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, overwrite=overwrite)
     check_options(options)
-    ctx.exit(execute_run(jobs, args, options, make_dirs=output_dir is not None,
-                         debug=ctx.obj["debug"], report_path=report_path, segment_seconds=segment_seconds, fps=fps))
+    ctx.exit(execute_run(jobs, args, options, make_dirs=output_dir is not None or output is not None,
+                         debug=ctx.obj["debug"], report_path=report_path, segment_seconds=segment_seconds, fps=fps,
+                         quiet=quiet))
 
 
 @cli.command("preview")

@@ -89,7 +89,12 @@ class LineProgress:
         return f"{t['name']}: {part}, {fps:.1f} fps{left}"
 
     def remove_task(self, task: int) -> None:
-        self.tasks.pop(task, None)
+        """The file's last line (when it coloured anything), so a log shows how each file ended."""
+        import time
+
+        t = self.tasks.pop(task, None)
+        if t is not None and t["done"] and self.every != math.inf:
+            self.console.print(escape(self.line(t, time.monotonic())))
 
     def stop(self) -> None:
         pass
@@ -101,9 +106,11 @@ def _clock(seconds: float) -> str:
         f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def progress_bar(console: Console, every: float | None = None) -> Any:
+def progress_bar(console: Console, every: float | None = None, quiet: bool = False) -> Any:
     """The per-file progress bar of `vidcolor run` (rich.progress is imported only for a run); off a terminal,
-    a line every `every` seconds (`LineProgress`)."""
+    a line every `every` seconds (`LineProgress`); `quiet`: nothing."""
+    if quiet:
+        return LineProgress(console, math.inf)
     if not console.is_terminal:
         return LineProgress(console, PROGRESS_SECONDS if every is None else every)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
@@ -142,8 +149,9 @@ def show_outcomes(outcomes: Sequence[Outcome], console: Console) -> None:
                           f"{escape(one_line(str(outcome.job.input)))}{stats}: {escape(one_line(outcome.message))}")
         return
     table = Table(title="vidcolor run")
-    for column in ("file", "status", "frames", "lost", "fps", "message"):
-        table.add_column(column, justify="right" if column in ("frames", "lost", "fps") else "left")
+    for column in ("file", "status", "frames", "lost", "fps", "message"):  # paths wrap, never cut short
+        table.add_column(column, justify="right" if column in ("frames", "lost", "fps") else "left",
+                         overflow="fold" if column in ("file", "message") else "ellipsis")
     for o in outcomes:
         r = o.result
         table.add_row(escape(one_line(str(o.job.input))), f"[{STATUS_STYLES[o.status]}]{o.status}[/]",
@@ -211,7 +219,7 @@ def show_eval(rows: Sequence[dict[str, Any]], title: str, with_fps: bool, captio
         if with_fps:
             cells.append(f"{row['fps']:.1f}" if row["fps"] else "")
         table.add_row(*cells, style="bold" if row["name"] == "mean" else None)
-    table.caption = caption
+    table.caption = escape(caption) if caption else caption  # "vidcolor[train]" is not markup
     Console(highlight=False, width=None if sys.stdout.isatty() else 220).print(table)
 
 

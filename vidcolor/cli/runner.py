@@ -47,7 +47,7 @@ def deferred_interrupt() -> Iterator[threading.Event]:
 
 def execute_run(jobs: list[Job], colorizer_args: dict[str, Any], options: OutputOptions,
                 make_dirs: bool = False, debug: bool = False, report_path: Path | None = None,
-                segment_seconds: float | None = None, fps: float | None = None) -> int:
+                segment_seconds: float | None = None, fps: float | None = None, quiet: bool = False) -> int:
     """Colorize every job, never stopping at a failed one; returns the exit code (1 if any failed).
 
     Ctrl-C stops the batch: the report so far is written (the current file as "interrupted")
@@ -59,7 +59,7 @@ def execute_run(jobs: list[Job], colorizer_args: dict[str, Any], options: Output
     colorizer = Colorizer(**colorizer_args)
     console = stderr_console()
     outcomes: list[Outcome] = []
-    progress = progress_bar(console)
+    progress = progress_bar(console, quiet=quiet)
     try:
         with progress, deferred_interrupt() as stop:
             for job in jobs:

@@ -22,7 +22,50 @@ from .writer import STILL_SUFFIXES, temp_target
 STILL_EXTENSIONS = frozenset(STILL_SUFFIXES)
 DEEP_EXTENSIONS = frozenset({".png", ".tif", ".tiff"})  # hold 16-bit samples (TIFF also float)
 JPEG_QUALITY = 95  # OpenCV's default is 95 too; stated so that a change of default cannot change our output
-METADATA_NOTE = "EXIF, ICC profile and other image metadata are not copied"
+_PNG_CHUNKS = {b"eXIf": "EXIF", b"iCCP": "ICC profile", b"tEXt": "text", b"iTXt": "text", b"zTXt": "text"}
+_WEBP_CHUNKS = {b"EXIF": "EXIF", b"ICCP": "ICC profile", b"XMP ": "XMP"}
+_TIFF_TAGS = {34665: "EXIF", 34675: "ICC profile", 700: "XMP", 33723: "IPTC", 270: "text", 315: "text"}
+
+
+def metadata_note(kinds: tuple[str, ...]) -> str | None:
+    """The run's warning for a photo whose metadata the copy does not carry (None: it had none)."""
+    return f"not copied: the photo's {', '.join(kinds)} (OpenCV writes no metadata)" if kinds else None
+
+
+def metadata_kinds(data: bytes) -> tuple[str, ...]:
+    """Which metadata an image file holds (EXIF, ICC profile, XMP, IPTC, text), from its own structure:
+    JPEG segments, PNG chunks, WebP chunks, TIFF's first directory. Unknown layouts: none found."""
+    found: list[str] = []
+    if data[:2] == b"\xff\xd8":  # JPEG: segments up to the image data
+        i = 2
+        while i + 4 <= len(data) and data[i] == 0xFF and data[i + 1] not in (0xDA, 0xD9):
+            marker, size = data[i + 1], int.from_bytes(data[i + 2:i + 4], "big")
+            body = data[i + 4:i + 2 + size]
+            found += ["EXIF"] if marker == 0xE1 and body.startswith(b"Exif") else []
+            found += ["XMP"] if marker == 0xE1 and body.startswith(b"http://ns.adobe.com/xap") else []
+            found += ["ICC profile"] if marker == 0xE2 and body.startswith(b"ICC_PROFILE") else []
+            found += ["IPTC"] if marker == 0xED else []
+            i += 2 + size
+    elif data[:8] == b"\x89PNG\r\n\x1a\n":
+        i = 8
+        while i + 8 <= len(data):
+            size, kind = int.from_bytes(data[i:i + 4], "big"), data[i + 4:i + 8]
+            found += [_PNG_CHUNKS[kind]] if kind in _PNG_CHUNKS else []
+            i += 12 + size
+    elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        i = 12
+        while i + 8 <= len(data):
+            kind, size = data[i:i + 4], int.from_bytes(data[i + 4:i + 8], "little")
+            found += [_WEBP_CHUNKS[kind]] if kind in _WEBP_CHUNKS else []
+            i += 8 + size + (size & 1)
+    elif data[:4] in (b"II*\x00", b"MM\x00*"):
+        order = "little" if data[:2] == b"II" else "big"
+        ifd = int.from_bytes(data[4:8], order)
+        count = int.from_bytes(data[ifd:ifd + 2], order) if ifd + 2 <= len(data) else 0
+        for k in range(count):
+            tag = int.from_bytes(data[ifd + 2 + 12 * k:ifd + 4 + 12 * k], order)
+            found += [_TIFF_TAGS[tag]] if tag in _TIFF_TAGS else []
+    return tuple(dict.fromkeys(found))
 
 
 def is_still(path: Path) -> bool:
@@ -33,11 +76,12 @@ def is_still(path: Path) -> bool:
 @dataclass
 class Still:
     """A decoded image: `rgb` (H,W,3) float32 in [0,1], upright; `dtype` its samples' type (uint8, uint16,
-    float32); `alpha` (H,W) in that type or None."""
+    float32); `alpha` (H,W) in that type or None; `metadata` what metadata the file held."""
 
     rgb: np.ndarray
     dtype: np.dtype
     alpha: np.ndarray | None
+    metadata: tuple[str, ...] = ()  # what the file held that the copy will not (`metadata_kinds`)
 
     @property
     def bits(self) -> int:
@@ -73,7 +117,7 @@ def read_still(path: Path) -> Still:
     else:
         bgr, alpha = image[..., :3], None
     rgb = np.ascontiguousarray(bgr[..., ::-1], dtype=np.float32) / _scale(image.dtype)
-    return Still(np.clip(rgb, 0.0, 1.0), image.dtype, alpha)
+    return Still(np.clip(rgb, 0.0, 1.0), image.dtype, alpha, metadata_kinds(data.tobytes()))
 
 
 def _with_alpha(oriented: np.ndarray, raw: np.ndarray | None) -> np.ndarray:
