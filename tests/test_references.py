@@ -26,6 +26,7 @@ from vidcolor.exemplar import match
 from vidcolor.keyframes import carry_grid, propagate
 from vidcolor.media import OutputOptions
 from vidcolor.pipeline import Colorizer
+from vidcolor.preview import preview_frames
 from vidcolor.references import parse_keyframe, parse_when
 from vidcolor.resume import work_dir
 
@@ -259,12 +260,12 @@ def test_carried_keyframe_colour_keeps_the_detail_a_444_output_holds(tmp_path, n
 
 
 def test_preview_carries_keyframes_with_the_automatic_pixel_format(tmp_path, clip, neutral):
-    """`frames_at` (preview) is given `--pix-fmt auto`: the keyframe store's layout comes from the resolved one."""
+    """`preview_frames` is given `--pix-fmt auto`: the keyframe store's layout comes from the resolved one."""
     key = 14
     image = write_png(tmp_path / "key.png", draw_frame(key, W, H, gray=False, cuts=(28,)))
     colorizer = Colorizer(neutral, device="cpu", render_size=96, keyframes=[f"{key}={image}"],
                           reference_strength=0.0, smoothing="none")
-    _, frames = colorizer.frames_at(clip, [16.5 / 36])
+    _, frames = preview_frames(colorizer, clip, [16.5 / 36])
     seconds, _, coloured = frames[0]
     t = round(seconds * 24)  # the clip's frame index (24 fps)
     assert key < t < 28

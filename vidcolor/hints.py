@@ -159,13 +159,13 @@ def hint_tracks(frames: FrameSource, hints: Sequence[Hint], video: VideoInfo, re
 
     tracks: dict[int, list[tuple[int, Carried]]] = {}
     for hint, target in zip(hints, targets):
-        pts_list, grays, cuts, key_y = [], [], [], None
+        pts_list, grays, cuts, key_y, key_index = [], [], [], None, -1
         detector = CutDetector()
         for batch_pts, y in frames(max(first_pts, target - reach)):
             frame_cuts = detector.update(luma_lightness(y, render_hw, spec)).tolist()
             for i, (pts, frame_L, cut) in enumerate(zip(batch_pts, luma_lightness(y, grid, spec), frame_cuts)):
                 if target - reach <= pts <= target + reach:
-                    if key_y is None or abs(pts - target) < abs(pts_list[key_index] - target):
+                    if key_index < 0 or abs(pts - target) < abs(pts_list[key_index] - target):
                         key_y, key_index = y[i:i + 1], len(pts_list)
                     pts_list.append(pts)
                     grays.append(l_to_gray_u8(frame_L))

@@ -1,8 +1,9 @@
 """`vidcolor preview`: one picture of N frames spread over a film, gray beside colour, before the long run.
 
-The frames come from `Colorizer.frames_at`, which colours them through `run`'s own stages (model, references,
-saturation, smoothing warmed up on the frames before, keyframes carried), so a sheet shows what `run` will
-give at those frames. It seeks to each one, so it takes seconds whatever the film's length.
+For each of N positions it seeks to the keyframe before it, decodes forward to the frame there, and colours
+that frame alone through `run`'s own stages (model, references, saturation, people, keyframes and hints carried),
+so a sheet takes seconds whatever the film's length. What it leaves out: temporal smoothing, which needs the
+frames before (`run` steadies colour over time; a single frame shows the model's own prediction).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import torch
 from .color import rgb_luma
 from .colorspec import YuvSpec, rgb_frame_spec
 from .controls import PIX_FMT
-from .errors import OutputError
+from .errors import InputError, OutputError
 from .geometry import resize
-from .media import Frame
+from .media import Frame, VideoInfo, VideoReader, probe
 from .yuv import code_scale, to_uint8, yuv_to_rgb
 
 if TYPE_CHECKING:
@@ -33,6 +34,34 @@ def sample_fractions(count: int) -> list[float]:
     """`count` positions spread evenly over the film, each in the middle of its share (never the black first
     frame or the fade-out at the very end)."""
     return [(i + 0.5) / count for i in range(count)]
+
+
+def preview_frames(colorizer: Colorizer, source: Path, fractions: list[float], pix_fmt: str = PIX_FMT
+                   ) -> tuple[VideoInfo, list[tuple[float, Frame, Frame]]]:
+    """(seconds from the first frame, source frame, coloured frame) at each fraction of the duration: a seek
+    to the keyframe before it and a decode forward to it, then the frame coloured alone (`Colorizer.colour_frames`)."""
+    video = probe(source).video
+    carried = colorizer.user_tracks(source, video, pix_fmt)
+    first = _first_frame(source, video, pix_fmt, None)
+    if first is None:
+        raise InputError(f"no video frame could be decoded from {source}")
+    out = []
+    for fraction in fractions:
+        target = first.pts + round(max(0.0, fraction * (video.duration or 0.0)) / video.time_base)
+        frame = _first_frame(source, video, pix_fmt, target) or first
+        [coloured] = colorizer.colour_frames([frame], video, carried)
+        out.append((float((frame.pts - first.pts) * video.time_base), frame, coloured))
+    return video, out
+
+
+def _first_frame(source: Path, video: VideoInfo, pix_fmt: str, start_pts: int | None) -> Frame | None:
+    """The first frame at or after `start_pts` (None: the film's first), or None past the end."""
+    reader = VideoReader(source, video, pix_fmt, batch_size=1, start_pts=start_pts)
+    try:
+        reader.start()
+        return next((f for batch in reader for f in batch), None)
+    finally:
+        reader.close()
 
 
 def frame_rgb(frame: Frame, spec: YuvSpec, gray: bool = False) -> np.ndarray:
@@ -89,7 +118,7 @@ def write_preview(colorizer: Colorizer, source: Path, target: Path, count: int, 
         rows = [(source.name, to_uint8(luma.expand(3, -1, -1)).permute(1, 2, 0).numpy(), colour)]
         aspect = still.rgb.shape[1] / still.rgb.shape[0]
     else:
-        video, frames = colorizer.frames_at(source, sample_fractions(count), pix_fmt)
+        video, frames = preview_frames(colorizer, source, sample_fractions(count), pix_fmt)
         spec = video.color.yuv_spec
         seen: set[int] = set()
         rows = []

@@ -94,6 +94,15 @@ def recolor_people(ab: torch.Tensor, L: torch.Tensor, boxes: Sequence[Box], luma
     return (ab.float() * (1 - alpha) + mean[None] * alpha).to(ab.dtype)
 
 
+def recolor_batch(finder: FaceFinder, ab: torch.Tensor, L: torch.Tensor, y: torch.Tensor,
+                  predict: Callable[[torch.Tensor], torch.Tensor], render_size: int) -> torch.Tensor:
+    """`recolor_people` for each frame of a batch: people found by their faces in the (B,1,H,W) Y plane (code
+    values / 255), coloured again from L* at any size; frames where none is found keep `ab`."""
+    luma = (y[:, 0] * 255).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
+    return torch.cat([recolor_people(ab[i:i + 1], L[i:i + 1], finder.people(luma[i]), luma.shape[1:], predict,
+                                     render_size) for i in range(ab.shape[0])])
+
+
 class FaceFinder:
     """Faces in a luma plane, by dlib's frontal-face HOG detector (its model is built into dlib), searched
     at most at `DETECT_SIDE` and upsampled once, so faces from about 40 pixels at that size are found."""

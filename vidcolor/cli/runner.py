@@ -17,6 +17,7 @@ from ..batch import Job, Outcome, write_report
 from ..errors import VidcolorError
 from ..media import OutputOptions
 from ..media.sequence import is_pattern, output_exists
+from ..media.still import is_still
 from ..media.writer import output_name
 from .render import one_line, print_error, print_note, progress_bar, result_message, show_eval, show_outcomes, \
     stderr_console
@@ -115,6 +116,9 @@ def execute_preview(source: Path, target: Path, count: int, overwrite: bool, pix
     rows = write_preview(Colorizer(**colorizer_args), source, target, count, overwrite, pix_fmt)
     click.echo(f"{target}: {rows} frame{'s' if rows != 1 else ''}, gray | colour"
                + (f" (the video has only {rows})" if rows < count and source.suffix else ""))
+    if colorizer_args.get("smoothing", "none") != "none" and not is_still(source):
+        print_note(f"each frame is coloured alone: run's --smoothing {colorizer_args['smoothing']} steadies the "
+                   f"colour over time, which a single frame cannot show")
 
 
 def each_on_its_own(jobs: Sequence[tuple[Path, Callable[[], Any]]], debug: bool) -> list[Any]:

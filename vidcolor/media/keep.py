@@ -218,3 +218,4 @@ def plan_for(source: Path, video: VideoInfo, target: Path, options: Any) -> Outp
 
     with open_input(source, video.fps) as src:
         return plan_output(src, video.index, target, video_trial)
+

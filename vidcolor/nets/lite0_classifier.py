@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..fd import TRAIN_EXTRA_NOTE, Lite0Unavailable
+from ..errors import TRAIN_EXTRA_NOTE, Lite0Unavailable
 from .effnet_unet import BN_EPS, BN_MOMENTUM, INPUT_NORMS, LITE0_STAGES, lite0_trunk
 
 FEATURE_DIM = 1280
