@@ -88,9 +88,23 @@ def test_eval_pairs_and_length_mismatch(tmp_path, colour_clip, make_video):
                     "--json", report)
     # each bad pair is one line; the good pair after them is still scored; the exit says something failed
     assert result.exit_code == 1
-    assert "different numbers of frames: the reference goes on after frame 5" in result.output
-    assert "frame sizes differ: 64x36 vs 128x72" in result.output and "Traceback" not in result.output
+    assert "5 frames against 12" in result.output
+    assert "size 64x36 against 128x72" in result.output and "Traceback" not in result.output
     assert [v["pred"] for v in json.loads(report.read_text())["videos"]] == [str(colour_clip)]
+
+
+def test_a_mismatched_pair_fails_from_its_containers_before_any_scoring(tmp_path, colour_clip, make_video,
+                                                                        monkeypatch):
+    def no_scoring(*args, **kwargs):
+        raise AssertionError("scored a pair that cannot match")
+
+    monkeypatch.setattr(evaluate, "score_video", no_scoring)
+    long = make_video(tmp_path / "long.mp4", width=128, height=72, frames=40, gray=False)
+    fast = make_video(tmp_path / "fast.mp4", width=128, height=72, frames=12, fps=30, gray=False)
+    result = invoke("eval", long, colour_clip, fast, colour_clip, "--no-fd")
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(lines) == 2 and "40 frames against 12" in lines[0] and "frame rate 30.000 against 24.000" in lines[1]
 
 
 def test_write_gray_keeps_luma_and_drops_colour(tmp_path, colour_clip, read_video):

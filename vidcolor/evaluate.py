@@ -115,6 +115,30 @@ class EvalResult:
         return {"name": self.name, "pred": self.pred, "ref": self.ref, **asdict(self.scores), "fps": self.fps}
 
 
+def packet_count(path: Path) -> int:
+    """The video stream's frames counted from its packets, without decoding (for containers that do not say)."""
+    with open_input(path) as container:
+        stream = container.streams.video[0]
+        return sum(1 for packet in container.demux(stream) if packet.size)
+
+
+def check_pair(pred: str | Path, ref: str | Path) -> None:
+    """Before any scoring: a PRED that cannot match its REF frame for frame (size, frame rate, frame count, from
+    the containers, or a packet count where they do not say) is one InputError at once."""
+    pred, ref = Path(pred), Path(ref)
+    a, b = probe(pred).video, probe(ref).video
+    problems = []
+    if (a.width, a.height) != (b.width, b.height):
+        problems.append(f"size {a.width}x{a.height} against {b.width}x{b.height}")
+    if a.fps and b.fps and abs(float(a.fps) / float(b.fps) - 1) > 1e-3:
+        problems.append(f"frame rate {float(a.fps):.3f} against {float(b.fps):.3f}")
+    frames = [v.frames or packet_count(p) for v, p in ((a, pred), (b, ref))]
+    if frames[0] != frames[1]:
+        problems.append(f"{frames[0]} frames against {frames[1]}")
+    if problems:
+        raise InputError(f"{pred} does not match its reference {ref}: {'; '.join(problems)}")
+
+
 def evaluate_pair(pred: str | Path, ref: str | Path, flow_max_side: int | None = FLOW_MAX_SIDE,
                   fd: Lite0Features | None = None, fd_every: int = FD_EVERY) -> EvalResult:
     """Score a colorized video against its colour reference (same frame count and size).
@@ -122,8 +146,8 @@ def evaluate_pair(pred: str | Path, ref: str | Path, flow_max_side: int | None =
     `fd`: also fd_lite0 between the two videos' frames, every `fd_every`-th (otherwise NaN).
     """
     pred, ref = Path(pred), Path(ref)
+    check_pair(pred, ref)
     spec = probe(ref).video.color.yuv_spec
-    probe(pred)  # a clear error for a missing or unreadable file
     pair = FdPair(fd, fd_every) if fd is not None else None
     try:
         scores = score_video(decode_rgb(pred, spec), decode_rgb(ref, spec), flow_max_side, pair)

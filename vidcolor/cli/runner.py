@@ -191,18 +191,22 @@ def execute_eval(videos: Sequence[Path], colorizer_args: dict[str, Any] | None, 
         jobs = [(ref, lambda ref=ref: evaluate.evaluate_colorize(
             ref, colorizer, output, flow_max_side, keep=keep_dir / output_name(ref) if keep_dir else None,
             fd=features, fd_every=fd_every)) for ref in videos]
-    else:
-        jobs = [(videos[i], lambda i=i: evaluate.evaluate_pair(videos[i], videos[i + 1], flow_max_side,
-                                                                fd=features, fd_every=fd_every))
-                for i in range(0, len(videos), 2)]
+    else:  # every pair checked from its containers before any is scored: a mismatch fails at once
+        pairs = [(videos[i], videos[i + 1]) for i in range(0, len(videos), 2)]
+        fits = each_on_its_own([(p, lambda p=p, r=r: evaluate.check_pair(p, r) or True) for p, r in pairs], debug)
+        jobs = [(p, lambda p=p, r=r: evaluate.evaluate_pair(p, r, flow_max_side, fd=features, fd_every=fd_every))
+                for (p, r), fit in zip(pairs, fits) if fit]
+        if len(jobs) < len(pairs) and not jobs:
+            return 1
     scored = each_on_its_own(jobs, debug)
     results = [r for r in scored if r is not None]
     if not results:
         return 1
+    failed = len(scored) - len(results) + (0 if colorize else len(videos) // 2 - len(jobs))
     how = (f" (--smoothing {colorizer_args['smoothing']}{' --guided' if colorizer_args['guided'] else ''})"
            if colorize else "")
     rows = [r.row() for r in results] + ([evaluate.mean_row(results)] if len(results) > 1 else [])
     show_eval(rows, "vidcolor eval" + how, colorize, None if features is not None else f"fd_lite0: {options['fd_lite0']}")
     if json_path:
         evaluate.write_json(json_path, results, options)
-    return 1 if len(results) < len(scored) else 0
+    return 1 if failed else 0
