@@ -4,6 +4,7 @@ and smoother, from the frames `resume.SegmentPlan` gives it (warm-up frames colo
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 from .errors import InputError
 from .keyframes import Carried, CarriedStack
 from .media import Frame, OutputOptions, VideoInfo, VideoReader, VideoWriter
-from .resume import SegmentPlan, WorkFolder
+from .resume import SegmentPlan, WorkFolder, segment_context
 
 ProgressCallback = Callable[[int, int | None], None]  # (frames written, frames expected)
 
@@ -31,23 +32,32 @@ def encode_segments(stream: Stream, lookahead: int, threads: AbstractContextMana
     try:
         reader.start()
         plan = SegmentPlan((f for batch in reader for f in batch), seg_frames, lookahead, work.frames_done, warm_pts)
+        warmup = segment_context(lookahead)[0]
         errors_before = resized_before = 0
         with threads:
             for segment in plan:
                 writer = VideoWriter(work.segment_path(len(work.segments)), video, options, name=work.target,
                                      background=not cuda, fmt=fmt)
+                emit = SegmentOutput(writer, segment.start, video, progress, warmup)
                 try:
                     writer.start()
-                    emit = segment_output(writer, segment.start, video, progress)
                     compute, finish = stream(chunks(segment.frames, batch_size), emit, video, stop, carried)
                     timings["compute"] += compute
                     timings["finish"] += finish
                     writer.finish()
+                    record = segment.record()
+                except KeyboardInterrupt:  # `stop` (the CLI's Ctrl-C): the frames encoded so far become a
+                    if not emit.written or stop is None or not stop.is_set():  # finished, shorter segment
+                        writer.abort()
+                        raise
+                    writer.finish()
+                    work.add_segment(emit.record(segment.first_pts), writer.packet_times)
+                    raise
                 except BaseException:
                     writer.abort()
                     raise
                 timings["encode"] += writer.busy_seconds
-                work.add_segment({**segment.record(), "decode_errors": reader.decode_errors - errors_before,
+                work.add_segment({**record, "decode_errors": reader.decode_errors - errors_before,
                                   "pts_repaired": reader.pts_repaired, "resized": reader.resized - resized_before},
                                  writer.packet_times)
                 errors_before, resized_before = reader.decode_errors, reader.resized
@@ -59,21 +69,29 @@ def encode_segments(stream: Stream, lookahead: int, threads: AbstractContextMana
         timings["decode"] += reader.busy_seconds
 
 
-def segment_output(writer: VideoWriter, done: int, video: VideoInfo, progress: ProgressCallback | None
-                   ) -> Callable[[list[Frame]], None]:
-    """Where a segment's finished frames go: the kept ones to its encoder; progress counts those
-    after the `done` frames of the segments before it."""
-    written = 0
+class SegmentOutput:
+    """Where a segment's finished frames go: the kept ones to its encoder; progress counts those after the
+    `done` frames of the segments before it. Remembers how many it wrote and the last `warmup` pts, so an
+    interrupted segment can be recorded as finished where it stopped (`record`)."""
 
-    def emit(frames: list[Frame]) -> None:
-        nonlocal written
+    def __init__(self, writer: VideoWriter, done: int, video: VideoInfo, progress: ProgressCallback | None,
+                 warmup: int):
+        self.writer, self.done, self.video, self.progress = writer, done, video, progress
+        self.written = 0
+        self.recent: deque[int] = deque(maxlen=warmup)
+
+    def __call__(self, frames: list[Frame]) -> None:
         kept = [f for f in frames if f.keep]
-        writer.write(kept)
-        written += len(kept)
-        if progress is not None:
-            progress(done + written, video.expected_frames)
+        self.writer.write(kept)
+        self.written += len(kept)
+        self.recent.extend(f.pts for f in kept)
+        if self.progress is not None:
+            self.progress(self.done + self.written, self.video.expected_frames)
 
-    return emit
+    def record(self, first_pts: int) -> dict:
+        """The manifest entry of the frames written so far, as `resume.Segment.record` gives a whole one."""
+        return {"start": self.done, "frames": self.written, "first_pts": first_pts, "warmup_pts": list(self.recent),
+                "interrupted": True}
 
 
 def chunks(items: Iterable, size: int) -> Iterable[list]:
