@@ -323,3 +323,45 @@ def test_a_newline_in_a_file_name_stays_on_one_line(tmp_path, model):
 def test_help_says_which_container_an_output_gets():
     text = " ".join(CliRunner().invoke(cli, ["run", "--help"]).output.split())
     assert "<name>_<ext>_color.mkv" in text and "libvpx-vp9" in text
+
+
+def write_trimmed_mp4(path, frames: int = 48, hidden: int = 10):
+    """An MP4 whose edit list hides its first `hidden` frames (what a lossless cut or a QuickTime trim writes):
+    the packets are muxed with timestamps starting at -hidden frames."""
+    from fractions import Fraction
+
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 128, 72, "yuv420p"
+        stream.options = {"preset": "ultrafast", "bf": "0"}
+        stream.time_base = Fraction(1, 24)
+        packets = []
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((72, 128, 3), 4 * i, np.uint8), format="rgb24")
+            frame.pts = i
+            packets += stream.encode(frame)
+        packets += stream.encode()
+        for packet in packets:
+            packet.pts -= hidden
+            packet.dts -= hidden
+            out.mux(packet)
+    return path
+
+
+def test_a_trimmed_mp4_is_not_reported_as_damaged(tmp_path, model):
+    from click.testing import CliRunner
+
+    from vidcolor.cli import cli
+
+    source = write_trimmed_mp4(tmp_path / "trim.mp4")
+    report = tmp_path / "report.json"
+    result = CliRunner().invoke(cli, ["run", str(source), "--model", str(model), "--render-size", "64",
+                                      "--preset", "ultrafast", "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    assert "lost" not in result.output, result.output
+    entry = json.loads(report.read_text())["files"][0]
+    assert entry["frames"] == 38 and entry["frames_lost"] == 0 and entry["frames_expected"] == 38
+    info = CliRunner().invoke(cli, ["info", str(source)])
+    assert "an edit list hides 10 more stored frames" in " ".join(info.output.split())

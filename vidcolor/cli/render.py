@@ -176,7 +176,8 @@ def show_info(info: MediaInfo) -> None:
         (f"video #{video.index}", f"{video.codec}, {video.width}x{video.height}{sar}, {video.pix_fmt}"),
         ("colour", video.color.describe()),
         ("frame rate", f"{float(video.fps):.3f} fps" if video.fps else "unknown"),
-        ("frames", frames),
+        ("frames", frames + (f" (an edit list hides {video.hidden_frames} more stored frames: a trim, not part of "
+                             f"the film as players show it)" if video.hidden_frames else "")),
         ("video duration", f"{video.duration:.3f} s" if video.duration else "unknown"),
         ("rotation", f"{video.rotation} degrees" + (", mirrored" if video.mirrored else "")),
     ]

@@ -118,6 +118,7 @@ class VideoInfo:
     color: ColorTags
     field_order: int = 0  # FFmpeg's AVFieldOrder: 0 unknown, 1 progressive, 2-5 interlaced (kept in the output)
     duration_estimated: bool = False  # `duration` is the container's (all streams), not the video stream's own
+    hidden_frames: int = 0  # stored frames an MP4/MOV edit list hides (a trim): not part of the film as presented
 
     @property
     def mirrored(self) -> bool:
@@ -260,6 +261,21 @@ def video_duration(container: av.container.InputContainer, stream: av.video.Vide
     return (total - offset if total and total > offset else total), True
 
 
+def edit_list_hidden(path: Path, container: av.container.InputContainer, stream: av.video.VideoStream,
+                     frames: int, duration: float | None, estimated: bool, fps: Fraction | None) -> int:
+    """Frames an MP4/MOV edit list hides. A lossless cut or a QuickTime trim keeps the frames before the
+    in-point as samples that players, FFmpeg and `run` never show: not lost when they do not come out. Only
+    where the track's own (edited) duration presents fewer frames than it stores are the packets counted that
+    the demuxer marks to discard (one pass over the packets, no decoding)."""
+    name = container.format.name
+    if ("mp4" not in name and "mov" not in name) or not frames or not duration or estimated or not fps:
+        return 0
+    if frames - round(duration * fps) < 1:
+        return 0
+    with open_input(path) as again:
+        return sum(1 for packet in again.demux(again.streams[stream.index]) if packet.size and packet.is_discard)
+
+
 def probe(path: str | Path, rate: float | None = None) -> MediaInfo:
     """Read the container header and decode the first frame (rotation and colour tags live there).
     `rate`: the frame rate of an image sequence (default `controls.SEQUENCE_FPS`)."""
@@ -277,10 +293,12 @@ def probe(path: str | Path, rate: float | None = None) -> MediaInfo:
         fps = plausible_rate(stream)
         container_duration = _seconds(container.duration, Fraction(1, av.time_base))
         duration, estimated = video_duration(container, stream)
+        frames = seq.count if seq else stream.frames
+        hidden = 0 if seq else edit_list_hidden(path, container, stream, frames, duration, estimated, fps)
         video = VideoInfo(
             index=stream.index, codec=ctx.name, width=ctx.width, height=ctx.height,
             pix_fmt=first.format.name, fps=fps, time_base=stream.time_base,
-            frames=seq.count if seq else stream.frames,
+            frames=frames - hidden, hidden_frames=hidden,
             duration=duration, rotation=first.rotation, sample_aspect_ratio=ctx.sample_aspect_ratio,
             display_matrix=tuple(np.frombuffer(matrix, np.int32).tolist()) if matrix is not None else None,
             color=resolve_color(first.colorspace, first.color_range, first.color_primaries,
