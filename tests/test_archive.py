@@ -365,3 +365,39 @@ def test_a_trimmed_mp4_is_not_reported_as_damaged(tmp_path, model):
     assert entry["frames"] == 38 and entry["frames_lost"] == 0 and entry["frames_expected"] == 38
     info = CliRunner().invoke(cli, ["info", str(source)])
     assert "an edit list hides 10 more stored frames" in " ".join(info.output.split())
+
+
+def test_a_matroska_cover_image_stays_an_attachment(tmp_path, model):
+    import cv2
+
+    ok, jpeg = cv2.imencode(".jpg", np.full((32, 32, 3), 200, np.uint8))
+    source = tmp_path / "film.mkv"
+    with av.open(str(source), "w") as out:
+        stream = out.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 128, 72, "yuv420p"
+        stream.options = {"preset": "ultrafast"}
+        out.add_attachment("cover.jpg", "image/jpeg", jpeg.tobytes())
+        out.add_attachment("font.ttf", "font/ttf", b"\x00\x01font")
+        for i in range(12):
+            frame = av.VideoFrame.from_ndarray(np.full((72, 128, 3), 10 * i, np.uint8), format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    report = tmp_path / "report.json"
+    result = CliRunner().invoke(cli, ["run", str(source), "--model", str(model), "--render-size", "64",
+                                      "--preset", "ultrafast", "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    with av.open(str(tmp_path / "film_color.mkv")) as out:
+        videos = [s for s in out.streams.video]
+        cover = [s for s in videos if s.metadata.get("filename") == "cover.jpg"]
+        assert len(videos) == 2 and len(cover) == 1  # the film, and the cover as FFmpeg shows an image attachment
+        assert cover[0].disposition & av.stream.Disposition.attached_pic
+        assert next(bytes(p) for p in out.demux(cover[0]) if p.size) == jpeg.tobytes()
+    with av.open(str(tmp_path / "film_color.mkv")) as out:
+        fonts = [s for s in out.streams if s.type == "attachment"]
+        assert [s.name for s in fonts] == ["font.ttf"] and bytes(fonts[0].data) == b"\x00\x01font"
+    kept = json.loads(report.read_text())["files"][0]["kept"]
+    assert any("attachment" in k and "cover.jpg" in k for k in kept), kept
+    assert not any("copied untouched" in k for k in kept), kept

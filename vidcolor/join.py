@@ -69,8 +69,7 @@ def join_segments(work: WorkFolder, source: Path, video: VideoInfo, plan: Output
                            if s.type != "attachment"}
                 for s in plan.of("copy"):
                     if s.type == "attachment":
-                        attached = src.streams[s.index]
-                        out.add_attachment(attached.name, attached.mimetype, bytes(attached.data))
+                        out.add_attachment(*attachment(source, src.streams[s.index]))
                 for index, copy in outputs.items():
                     copy.metadata.update(stream_tags(src.streams[index]))
                 encoders = {s.index: Transcoder(src.streams[s.index], add_lossless_audio(out, src.streams[s.index],
@@ -87,6 +86,16 @@ def join_segments(work: WorkFolder, source: Path, video: VideoInfo, plan: Output
                 out.close()
     except (av.FFmpegError, OSError) as exc:  # the temp file is gone already
         raise OutputError(f"cannot write {target}: {exc}") from exc
+
+
+def attachment(source: Path, stream: av.stream.Stream) -> tuple[str, str, bytes]:
+    """(file name, MIME type, bytes) of a Matroska attachment; an image attachment, which FFmpeg shows as an
+    attached-picture video stream, from its one packet (read in a container of its own)."""
+    if stream.type == "attachment":
+        return stream.name, stream.mimetype, bytes(stream.data)
+    with open_input(source) as again:
+        data = next((bytes(p) for p in again.demux(again.streams[stream.index]) if p.size), b"")
+    return stream.metadata["filename"], stream.metadata.get("mimetype", "application/octet-stream"), data
 
 
 def keep_tags(out: av.container.OutputContainer, src: av.container.InputContainer, vstream: av.stream.Stream,

@@ -144,10 +144,17 @@ def plan_output(src: av.container.InputContainer, video_index: int, target: Path
     return plan
 
 
+def is_attached_file(stream: av.stream.Stream) -> bool:
+    """A Matroska attachment that FFmpeg shows as a one-picture video stream (an image: `cover.jpg`): an
+    attached picture with the attachment's file name. It stays an attachment, never a video track."""
+    return (stream.type == "video" and bool(stream.disposition & av.stream.Disposition.attached_pic)
+            and "filename" in stream.metadata)
+
+
 def _plan_stream(plan: OutputPlan, stream: av.stream.Stream, fmt: str, video_trial: Any) -> None:
     codec = stream.codec_context.name if stream.codec_context is not None else (stream.type if stream.type != "data"
                                                                                   else "data")
-    if stream.type == "attachment":
+    if stream.type == "attachment" or is_attached_file(stream):
         name = stream.metadata.get("filename", f"#{stream.index}")
         if fmt in ATTACHMENT_FORMATS:
             plan.streams.append(StreamPlan(stream.index, "attachment", name, "copy"))
