@@ -155,3 +155,22 @@ def test_a_scan_folder_without_sequence_flag_gets_a_hint(tmp_path):
     write_sequence(tmp_path / "reel", "r_%04d.dpx", "dpx", "rgb24", 8, count=24)
     result = CliRunner().invoke(cli, ["run", str(tmp_path / "reel")])
     assert result.exit_code == 2 and "looks like an image sequence (r_%04d.dpx, 24 frames): add --sequence" in result.output
+
+
+def test_a_16_bit_gray_tiff_scan_sequence_stays_16_bit(tmp_path, make_model):
+    """Film scanners write 16-bit grayscale TIFFs: the coloured frames keep 16 bits (and the scan's luma)."""
+    import cv2
+
+    model = make_model(tmp_path / "m.pt", ab=(0.0, 0.0))  # neutral: the output is the scan's own gray
+    (tmp_path / "scan").mkdir()
+    (tmp_path / "out").mkdir()
+    for i in range(1, 4):
+        gray = (np.arange(48 * 64).reshape(48, 64) * 19 + 977 * i).astype(np.uint16)
+        assert cv2.imwrite(str(tmp_path / "scan" / f"r_{i:04d}.tif"), gray)
+    Colorizer(model, device="cpu", render_size=64).run(tmp_path / "scan" / "r_%04d.tif",
+                                                        tmp_path / "out" / "c_%04d.tif")
+    out = cv2.imread(str(tmp_path / "out" / "c_0002.tif"), cv2.IMREAD_UNCHANGED)
+    assert out.dtype == np.uint16 and out.shape == (48, 64, 3)
+    source = cv2.imread(str(tmp_path / "scan" / "r_0002.tif"), cv2.IMREAD_UNCHANGED).astype(float)
+    assert np.abs(out[..., 1] - source).max() <= 2  # 16-bit precision, not 8-bit steps of 257
+    assert (out[..., 1] % 257 != 0).mean() > 0.9

@@ -18,12 +18,12 @@ def output_plan(source: Path, target: Path, info: MediaInfo, options: OutputOpti
     """The output's options with `--pix-fmt auto` resolved for this source, and what the output keeps: every
     stream checked in memory before any work (numbered frames keep the frames only)."""
     video = info.video
-    options = replace(options, pix_fmt=resolve_pix_fmt(options.pix_fmt, options.codec, video.pix_fmt,
-                                                        video.width, video.height))
-    if to_frames:
+    if to_frames:  # numbered frames: `auto` keeps the source's depth (16-bit scans), not a video codec's limit
         options = sequence_options(options, target, video)
         check_target(target, options.overwrite)
         return options, sequence_plan(info)
+    options = replace(options, pix_fmt=resolve_pix_fmt(options.pix_fmt, options.codec, video.pix_fmt,
+                                                        video.width, video.height))
     check_paths(source, target, options.overwrite)
     check_frame_size(video, options)
     return options, plan_for(source, video, target, options)

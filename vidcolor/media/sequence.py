@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..controls import PIX_FMT_AUTO
 from ..errors import InputError, OutputError
 
 if TYPE_CHECKING:
@@ -199,9 +200,10 @@ def write_frames(images: Iterable[bytes], target: Path, first: int) -> int:
 
 def sequence_options(options: Any, target: Path, video: VideoInfo) -> Any:
     """A sequence target's `OutputOptions`: the encoder its suffix names and 4:4:4 planes at the depth of
-    `options.pix_fmt` (already resolved: the source's with `auto`), which the writer turns to RGB."""
+    `options.pix_fmt` (`auto`: the source's, 8, 10, 12 or 16 bits), which the writer turns to RGB."""
     from .formats import bits_of
-    bits = bits_of(options.pix_fmt)
+    bits = bits_of(video.pix_fmt if options.pix_fmt == PIX_FMT_AUTO else options.pix_fmt)
+    bits = min((b for b in (8, 10, 12, 16) if b >= bits), default=16)
     planes = "yuv444p" if bits == 8 else f"yuv444p{bits}le"
     return replace(options, codec=ENCODERS[target.suffix.lower()], pix_fmt=planes)
 
