@@ -401,3 +401,28 @@ def test_a_matroska_cover_image_stays_an_attachment(tmp_path, model):
     kept = json.loads(report.read_text())["files"][0]["kept"]
     assert any("attachment" in k and "cover.jpg" in k for k in kept), kept
     assert not any("copied untouched" in k for k in kept), kept
+
+
+def test_ntsc_dv_in_avi_is_bottom_field_first_by_its_codec(tmp_path, model):
+    """AVI stores no field order; DV defines it (bottom first): the output is tagged so, and info says why."""
+    source = tmp_path / "tape.avi"
+    with av.open(str(source), "w") as out:
+        stream = out.add_stream("dvvideo", rate=Fraction(30000, 1001))
+        stream.width, stream.height, stream.pix_fmt = 720, 480, "yuv411p"
+        for i in range(6):
+            frame = av.VideoFrame.from_ndarray(np.full((480, 720, 3), 30 * i, np.uint8), format="rgb24")
+            frame = frame.reformat(format="yuv411p")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    video = probe(source).video
+    assert video.field_order == 3 and "DV is bottom field first" in video.field_order_source
+    info = CliRunner().invoke(cli, ["info", str(source)])
+    assert "bottom field first" in " ".join(info.output.split())
+    result = CliRunner().invoke(cli, ["run", str(source), "--model", str(model), "--render-size", "64",
+                                      "--preset", "ultrafast"])
+    assert result.exit_code == 0, result.output
+    with av.open(str(tmp_path / "tape_avi_color.mkv")) as out:
+        assert out.streams.video[0].codec_context.field_order in (3, 5)  # bottom first, as the fields are

@@ -17,6 +17,7 @@ from rich.table import Table
 from ..batch import Outcome
 from ..controls import PROGRESS_SECONDS
 from ..media import MediaInfo
+from ..media.probe import FIELD_ORDER_NAMES
 
 STATUS_STYLES = {"done": "green", "skipped": "yellow", "failed": "red", "interrupted": "yellow"}
 EVAL_COLUMNS = (("PSNR dB", "psnr", "{:.2f}"), ("SSIM", "ssim", "{:.4f}"), ("colorful", "colorfulness", "{:.1f}"),
@@ -180,6 +181,8 @@ def show_info(info: MediaInfo) -> None:
                              f"the film as players show it)" if video.hidden_frames else "")),
         ("video duration", f"{video.duration:.3f} s" if video.duration else "unknown"),
         ("rotation", f"{video.rotation} degrees" + (", mirrored" if video.mirrored else "")),
+        ("field order", FIELD_ORDER_NAMES.get(video.field_order, "unknown")
+         + (f" ({video.field_order_source})" if video.field_order_source else "")),
     ]
     if info.video_tags:
         rows.append(("video tags", _tags(info.video_tags)))

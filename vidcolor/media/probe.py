@@ -119,6 +119,7 @@ class VideoInfo:
     field_order: int = 0  # FFmpeg's AVFieldOrder: 0 unknown, 1 progressive, 2-5 interlaced (kept in the output)
     duration_estimated: bool = False  # `duration` is the container's (all streams), not the video stream's own
     hidden_frames: int = 0  # stored frames an MP4/MOV edit list hides (a trim): not part of the film as presented
+    field_order_source: str = ""  # where `field_order` came from (`field_order_of`)
 
     @property
     def mirrored(self) -> bool:
@@ -261,6 +262,23 @@ def video_duration(container: av.container.InputContainer, stream: av.video.Vide
     return (total - offset if total and total > offset else total), True
 
 
+FIELD_ORDER_NAMES = {1: "progressive", 2: "top field first", 3: "bottom field first",
+                     4: "top field first (coded bottom first)", 5: "bottom field first (coded top first)"}
+
+
+def field_order_of(codec: str, tagged: int, interlaced: bool) -> tuple[int, str]:
+    """(FFmpeg's AVFieldOrder, where it came from): the stream's tag; else what the codec defines (DV, in AVI
+    where no field order is stored, is bottom field first by its standard, PAL and NTSC alike); else, for frames
+    flagged interlaced, top field first assumed; else unknown (0)."""
+    if tagged:
+        return tagged, "the stream's tag"
+    if codec == "dvvideo" and interlaced:
+        return 3, "the codec's definition: DV is bottom field first"
+    if interlaced:
+        return 2, "assumed: the frames are interlaced, untagged"
+    return 0, ""
+
+
 def edit_list_hidden(path: Path, container: av.container.InputContainer, stream: av.video.VideoStream,
                      frames: int, duration: float | None, estimated: bool, fps: Fraction | None) -> int:
     """Frames an MP4/MOV edit list hides. A lossless cut or a QuickTime trim keeps the frames before the
@@ -295,6 +313,7 @@ def probe(path: str | Path, rate: float | None = None) -> MediaInfo:
         duration, estimated = video_duration(container, stream)
         frames = seq.count if seq else stream.frames
         hidden = 0 if seq else edit_list_hidden(path, container, stream, frames, duration, estimated, fps)
+        order, order_source = field_order_of(ctx.name, ctx.field_order, first.interlaced_frame)
         video = VideoInfo(
             index=stream.index, codec=ctx.name, width=ctx.width, height=ctx.height,
             pix_fmt=first.format.name, fps=fps, time_base=stream.time_base,
@@ -303,7 +322,7 @@ def probe(path: str | Path, rate: float | None = None) -> MediaInfo:
             display_matrix=tuple(np.frombuffer(matrix, np.int32).tolist()) if matrix is not None else None,
             color=resolve_color(first.colorspace, first.color_range, first.color_primaries,
                                 first.color_trc, first.height, first.format.name),
-            field_order=ctx.field_order or (2 if first.interlaced_frame else 0),  # interlaced, untagged: top first
+            field_order=order, field_order_source=order_source,
             duration_estimated=estimated,
         )
         others = [StreamInfo(s.index, s.type, _stream_codec(s), s.language, _stream_detail(s), dict(s.metadata))
