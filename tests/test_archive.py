@@ -403,6 +403,13 @@ def test_a_matroska_cover_image_stays_an_attachment(tmp_path, model):
     assert not any("copied untouched" in k for k in kept), kept
 
 
+def flat_frame(width: int, height: int, value: int, pix_fmt: str, pts: int) -> av.VideoFrame:
+    frame = av.VideoFrame.from_ndarray(np.full((height, width, 3), value, np.uint8), format="rgb24")
+    frame = frame.reformat(format=pix_fmt)
+    frame.pts = pts
+    return frame
+
+
 def test_ntsc_dv_in_avi_is_bottom_field_first_by_its_codec(tmp_path, model):
     """AVI stores no field order; DV defines it (bottom first): the output is tagged so, and info says why."""
     source = tmp_path / "tape.avi"
@@ -410,10 +417,7 @@ def test_ntsc_dv_in_avi_is_bottom_field_first_by_its_codec(tmp_path, model):
         stream = out.add_stream("dvvideo", rate=Fraction(30000, 1001))
         stream.width, stream.height, stream.pix_fmt = 720, 480, "yuv411p"
         for i in range(6):
-            frame = av.VideoFrame.from_ndarray(np.full((480, 720, 3), 30 * i, np.uint8), format="rgb24")
-            frame = frame.reformat(format="yuv411p")
-            frame.pts = i
-            for packet in stream.encode(frame):
+            for packet in stream.encode(flat_frame(720, 480, 30 * i, "yuv411p", i)):
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
@@ -426,3 +430,37 @@ def test_ntsc_dv_in_avi_is_bottom_field_first_by_its_codec(tmp_path, model):
     assert result.exit_code == 0, result.output
     with av.open(str(tmp_path / "tape_avi_color.mkv")) as out:
         assert out.streams.video[0].codec_context.field_order in (3, 5)  # bottom first, as the fields are
+
+
+def test_pcm_audio_into_mp4_is_transcoded_losslessly_not_failed_at_the_end(tmp_path, model):
+    """An MJPEG AVI with 16-bit PCM (a capture card's file) to MP4: the mp4 muxer accepts PCM in its header
+    and refuses it at the trailer, so the plan tries a packet too; FLAC goes in, sample for sample."""
+    source = tmp_path / "capture.avi"
+    rng = np.random.default_rng(0)
+    samples = (rng.standard_normal((2, 25 * 1920)) * 3000).astype(np.int16)
+    with av.open(str(source), "w") as out:
+        video = out.add_stream("mjpeg", rate=25)
+        video.width, video.height, video.pix_fmt = 160, 120, "yuvj420p"
+        audio = out.add_stream("pcm_s16le", rate=48000, layout="stereo")
+        for i in range(25):
+            for packet in video.encode(flat_frame(160, 120, 8 * i, "yuvj420p", i)):
+                out.mux(packet)
+            chunk = np.ascontiguousarray(samples[:, i * 1920:(i + 1) * 1920].T).reshape(1, -1)
+            sound = av.AudioFrame.from_ndarray(chunk, format="s16", layout="stereo")
+            sound.sample_rate, sound.pts = 48000, i * 1920
+            for packet in audio.encode(sound):
+                out.mux(packet)
+        for stream in (video, audio):
+            for packet in stream.encode():
+                out.mux(packet)
+    target = tmp_path / "capture_color.mp4"
+    result = CliRunner().invoke(cli, ["run", str(source), "-o", str(target), "--model", str(model),
+                                      "--render-size", "64", "--preset", "ultrafast"])
+    assert result.exit_code == 0, result.output
+    assert not list(tmp_path.glob(".*vidcolor-work"))
+    with av.open(str(target)) as out:
+        assert out.streams.audio[0].codec_context.name in ("flac", "alac")
+        decoded = np.concatenate([f.to_ndarray().reshape(-1, 2).T for f in out.decode(audio=0)], axis=1)
+    assert decoded.shape[1] >= samples.shape[1] - 1920
+    n = min(decoded.shape[1], samples.shape[1])
+    assert np.array_equal(decoded[:, :n].astype(np.int16), samples[:, :n])  # lossless

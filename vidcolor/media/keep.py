@@ -91,19 +91,27 @@ def target_format(target: Path) -> str:
     return name
 
 
-def _header_ok(fmt: str, build: Any) -> str | None:
-    """None if a container of `fmt` set up by `build(out)` writes its header, else FFmpeg's reason."""
+def _header_ok(fmt: str, build: Any, sample: av.Packet | None = None) -> str | None:
+    """None if a container of `fmt` set up by `build(out)` writes its header, `sample` (a packet of the stream
+    `build` returns) and its trailer, else FFmpeg's reason (the mp4 muxer takes PCM audio in the header and
+    refuses it only at the trailer, once it holds samples)."""
     out = av.open(io.BytesIO(), "w", format=fmt)
     try:
-        build(out)
+        added = build(out)
         out.start_encoding()
+        if sample is not None and added is not None:
+            sample.stream = added
+            out.mux(sample)
     except (av.FFmpegError, ValueError, TypeError, OSError) as exc:
-        return str(exc)
-    finally:
         try:
             out.close()
         except (av.FFmpegError, ValueError, OSError):
             pass
+        return str(exc)
+    try:
+        out.close()
+    except (av.FFmpegError, ValueError, OSError) as exc:
+        return str(exc)
     return None
 
 
@@ -137,11 +145,29 @@ def plan_output(src: av.container.InputContainer, video_index: int, target: Path
     plan.timecode = _timecode(src)
     video = src.streams[video_index]
     plan.kept.append(f"video #{video_index} ({video.codec_context.name}): coloured")
+    samples = _first_packets(src, video_index)
     for stream in src.streams:
         if stream.index != video_index:
-            _plan_stream(plan, stream, fmt, video_trial)
+            _plan_stream(plan, stream, fmt, video_trial, samples.get(stream.index))
     _plan_tags(plan, src, fmt)
     return plan
+
+
+def _first_packets(src: av.container.InputContainer, video_index: int, limit: int = 2000) -> dict[int, av.Packet]:
+    """A packet of each audio and subtitle stream, for the trials (at most `limit` packets read)."""
+    wanted = [s for s in src.streams if s.index != video_index and s.type in ("audio", "subtitle")]
+    found: dict[int, av.Packet] = {}
+    if not wanted:
+        return found
+    try:
+        for n, packet in enumerate(src.demux(*wanted)):
+            if packet.size and packet.dts is not None:
+                found.setdefault(packet.stream.index, packet)
+            if len(found) == len(wanted) or n >= limit:
+                break
+    except av.FFmpegError:
+        pass
+    return found
 
 
 def is_attached_file(stream: av.stream.Stream) -> bool:
@@ -151,7 +177,8 @@ def is_attached_file(stream: av.stream.Stream) -> bool:
             and "filename" in stream.metadata)
 
 
-def _plan_stream(plan: OutputPlan, stream: av.stream.Stream, fmt: str, video_trial: Any) -> None:
+def _plan_stream(plan: OutputPlan, stream: av.stream.Stream, fmt: str, video_trial: Any,
+                 sample: av.Packet | None = None) -> None:
     codec = stream.codec_context.name if stream.codec_context is not None else (stream.type if stream.type != "data"
                                                                                   else "data")
     if stream.type == "attachment" or is_attached_file(stream):
@@ -166,11 +193,11 @@ def _plan_stream(plan: OutputPlan, stream: av.stream.Stream, fmt: str, video_tri
     if handler:  # made again by the muxer from the timecode tag / the chapters, planned with them
         return
 
-    def copy(out: av.container.OutputContainer) -> None:
+    def copy(out: av.container.OutputContainer) -> av.stream.Stream:
         video_trial(out)
-        out.add_stream_from_template(stream)
+        return out.add_stream_from_template(stream)
 
-    reason = _header_ok(fmt, copy)
+    reason = _header_ok(fmt, copy, sample)
     if reason is None:
         what = " copied untouched (not coloured)" if stream.type == "video" else ""
         plan.streams.append(StreamPlan(stream.index, stream.type, codec, "copy"))
