@@ -68,10 +68,16 @@ def read_hint_image(path: Path, when: When) -> Hint:
     unreadable or alpha-less image, one with no hinted pixel, or hint colours too dark or light for chroma."""
     import cv2
 
-    what = f"hint {when.text}"
     if not path.is_file():
-        raise InputError(f"{what} image not found: {path}")
+        raise InputError(f"hint {when.text} image not found: {path}")
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    return hint_from_image(img, when, path, file_digest(path) if img is not None else "")
+
+
+def hint_from_image(img: np.ndarray | None, when: When, path: Path, digest: str) -> Hint:
+    """A decoded hint image (OpenCV's BGRA, any bit depth) as a `Hint`, with `read_hint_image`'s checks; `path`
+    names it in the messages (for `vidcolor paint`, the image a page sent)."""
+    what = f"hint {when.text}"
     if img is None or img.size == 0:
         raise InputError(f"{what} image cannot be read (not an image, or corrupt): {path}")
     if img.ndim != 3 or img.shape[2] != 4:
@@ -90,7 +96,7 @@ def read_hint_image(path: Path, when: When) -> Hint:
             ys, xs = np.nonzero(bad)
             raise InputError(f"{what}: {len(ys)} hinted pixels are {words}, the first at x={xs[0]} y={ys[0]}; "
                              f"paint the hue wanted, the film keeps its own brightness: {path}")
-    return Hint(when, mask, np.where(mask, lab[1:], 0.0).astype(np.float32), path, file_digest(path))
+    return Hint(when, mask, np.where(mask, lab[1:], 0.0).astype(np.float32), path, digest)
 
 
 def merge(hints: Sequence[Hint]) -> Hint:
@@ -136,6 +142,16 @@ def hinted_ab(L: torch.Tensor, hint: Hint) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(ab).float()[None], torch.from_numpy(reach).float()[None, None]
 
 
+def hinted_frame(y: torch.Tensor, hint: Hint, video: VideoInfo) -> tuple[torch.Tensor, torch.Tensor]:
+    """The hinted frame's colour where its hints reach, on the carrying grid (`keyframes.carry_grid`):
+    (Cb/Cr (2,h,w) in [0,1], reach (1,h,w)), from its Y' plane (1,1,H,W) on any device."""
+    spec = video.color.yuv_spec
+    grid, solve = carry_grid(video.height, video.width), solve_grid(video.height, video.width)
+    hinted, weight = hinted_ab(luma_lightness(y, solve, spec).cpu(), hint)
+    colour = chroma_from_lab(luma_lightness(y, grid, spec).cpu(), resize(hinted, grid), spec)[0]
+    return colour, resize(weight, grid)[0]
+
+
 def hint_tracks(frames: FrameSource, hints: Sequence[Hint], video: VideoInfo, render_hw: tuple[int, int],
                 first_pts: int, end_pts: int | None, chroma_stride: tuple[int, int]) -> dict[int, list[tuple[int, Carried]]]:
     """pts -> [(distance in frames, the hint's carried colour)], for every frame within reach of a hinted frame
@@ -151,7 +167,7 @@ def hint_tracks(frames: FrameSource, hints: Sequence[Hint], video: VideoInfo, re
         if end_pts is not None and target > end_pts:
             raise InputError(f"hint {hint.when.text} is past the end of the video "
                              f"({float((end_pts - first_pts) * tb):.3f} s)")
-    grid, solve = carry_grid(video.height, video.width), solve_grid(video.height, video.width)
+    grid = carry_grid(video.height, video.width)
 
     def compact(colour: torch.Tensor, weight: torch.Tensor) -> Carried:
         return Carried(to_uint8(F.avg_pool2d(colour[None], chroma_stride, ceil_mode=True)[0]),
@@ -175,10 +191,7 @@ def hint_tracks(frames: FrameSource, hints: Sequence[Hint], video: VideoInfo, re
         if key_y is None or target > pts_list[-1] + round(step_seconds / tb):
             raise InputError(f"hint {hint.when.text} is past the end of the video")
         cuts[0] = False
-        hinted, weight = hinted_ab(luma_lightness(key_y, solve, spec).cpu(), hint)
-        L_grid = luma_lightness(key_y, grid, spec).cpu()
-        colour = chroma_from_lab(L_grid, resize(hinted, grid), spec)[0]
-        weight = resize(weight, grid)[0]
+        colour, weight = hinted_frame(key_y, hint, video)
         carried = propagate(grays, cuts, key_index, colour, decay, compact, key_weight=weight)
         del grays
         for i, (pts, entry) in enumerate(zip(pts_list, carried)):

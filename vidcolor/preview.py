@@ -42,19 +42,19 @@ def preview_frames(colorizer: Colorizer, source: Path, fractions: list[float], p
     to the keyframe before it and a decode forward to it, then the frame coloured alone (`Colorizer.colour_frames`)."""
     video = probe(source).video
     carried = colorizer.user_tracks(source, video, pix_fmt)
-    first = _first_frame(source, video, pix_fmt, None)
+    first = frame_at(source, video, pix_fmt, None)
     if first is None:
         raise InputError(f"no video frame could be decoded from {source}")
     out = []
     for fraction in fractions:
         target = first.pts + round(max(0.0, fraction * (video.duration or 0.0)) / video.time_base)
-        frame = _first_frame(source, video, pix_fmt, target) or first
+        frame = frame_at(source, video, pix_fmt, target) or first
         [coloured] = colorizer.colour_frames([frame], video, carried)
         out.append((float((frame.pts - first.pts) * video.time_base), frame, coloured))
     return video, out
 
 
-def _first_frame(source: Path, video: VideoInfo, pix_fmt: str, start_pts: int | None) -> Frame | None:
+def frame_at(source: Path, video: VideoInfo, pix_fmt: str, start_pts: int | None) -> Frame | None:
     """The first frame at or after `start_pts` (None: the film's first), or None past the end."""
     reader = VideoReader(source, video, pix_fmt, batch_size=1, start_pts=start_pts)
     try:

@@ -70,6 +70,8 @@ def run_command(ctx: click.Context, inputs: tuple[Path, ...], from_list: Path | 
     if suffix != Path(suffix).name or not suffix.strip():
         raise click.BadParameter("must be a non-empty file name part", param_hint="--suffix")
     args = colorizer_args(**model)
+    if model.get("hints_dir") is not None:
+        check_hints_film(model["hints_dir"], inputs)
     if cuts_only:
         ctx.exit(print_cuts(collect_jobs(inputs, None, None), args["render_size"], ctx.obj["debug"]))
     if output is not None and (output_dir is not None or len(inputs) > 1 or (inputs[0].is_dir() and not sequence)):
@@ -93,6 +95,17 @@ def run_command(ctx: click.Context, inputs: tuple[Path, ...], from_list: Path | 
                          quiet=quiet))
 
 
+def check_hints_film(folder: Path, inputs: tuple[Path, ...]) -> None:
+    """Hints are painted on one film: --hints-dir takes one input, and a note when the folder names another."""
+    from ..hintfolder import read_index
+
+    if len(inputs) != 1 or inputs[0].is_dir():
+        raise click.UsageError("--hints-dir takes a single input file: hints belong to the film they were painted on")
+    film = read_index(folder)[0]
+    if film != inputs[0].name:
+        print_note(f"{folder} was painted on {film}, not {inputs[0].name}; its hints are used as they are")
+
+
 @cli.command("preview")
 @click.argument("input", type=click.Path(path_type=Path))
 @click.option("-n", "--frames", "count", type=click.IntRange(*c.PREVIEW_FRAMES_RANGE), default=c.PREVIEW_FRAMES,
@@ -111,6 +124,35 @@ def preview_command(ctx: click.Context, input: Path, count: int, output: Path | 
     stem = (input.name.split("%")[0].rstrip("_-. ") or "sequence") if "%" in input.name else input.stem
     target = output or input.with_name(f"{stem}{c.PREVIEW_SUFFIX}.png")
     execute_preview(input, target, count, overwrite, pix_fmt, colorizer_args(**model))
+
+
+@cli.command("paint")
+@click.argument("film", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port on 127.0.0.1 (0: a free one).")
+@click.option("--no-browser", is_flag=True, help="Only print the page's address; open no browser.")
+@model_options
+@click.option("--pix-fmt", type=click.Choice(c.PIX_FMT_CHOICES), default=c.PIX_FMT, show_default=True,
+              help="Output chroma subsampling and bit depth, as for run.")
+def paint_command(film: Path, port: int, no_browser: bool, pix_fmt: str, **model: Any) -> None:
+    """Open a local page to look through FILM and paint colour hints on its frames, seeing each frame
+    re-coloured with them; they are saved to --hints-dir (default: <name>_hints/ beside FILM) for
+    `vidcolor run FILM --hints-dir DIR`. The page is served on 127.0.0.1 only, with a one-time token
+    in its address; Ctrl-C stops it."""
+    from ..paint import serve
+
+    if not film.is_file():
+        raise click.UsageError(f"no such file: {film}")
+    if model.get("hints"):
+        raise click.UsageError("paint makes the hints: give --hints to run (or --hints-dir to paint into a folder)")
+    folder = model.pop("hints_dir")
+    serve(film, colorizer_args(**model), folder, port, not no_browser, announce_paint)
+
+
+def announce_paint(url: str, folder: Path, command: str) -> None:
+    click.echo(f"vidcolor paint: open {url}")
+    click.echo(f"hints are saved in {folder}/; then colour the film with:\n  {command}")
+    click.echo("Ctrl-C stops the page.", err=True)
 
 
 @cli.command("info")

@@ -56,6 +56,9 @@ model_options = _options(
                       "opaque pixels give the colour wanted there (hue and saturation; the film keeps its "
                       "brightness). They spread over the regions they touch and are carried through the shot "
                       "(repeatable; in a batch, for every input)."),
+    click.option("--hints-dir", "hints_dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path),
+                 default=None,
+                 help="All the hints in a folder saved by `vidcolor paint` (its hints.json names each frame)."),
     click.option("--reference-strength", type=click.FloatRange(*c.REFERENCE_STRENGTH_RANGE),
                  default=c.REFERENCE_STRENGTH, show_default=True,
                  help="How strongly matched reference colours override the model's (0: not at all)."),
@@ -73,7 +76,7 @@ def colorizer_args(model: Path | None, device: str, render_size: int, batch_size
                    strength: float | None, window: int | None, guided: bool, saturation: float,
                    references: tuple[Path, ...] = (), keyframes: tuple[str, ...] = (),
                    reference_strength: float = c.REFERENCE_STRENGTH, people: bool = False,
-                   hints: tuple[str, ...] = ()) -> dict[str, Any]:
+                   hints: tuple[str, ...] = (), hints_dir: Path | None = None) -> dict[str, Any]:
     """`Colorizer` keyword arguments from `model_options`, checking what click's bounds cannot.
 
     Saturation is checked here by `Colorizer`'s own check (one error line, also for --cuts-only and
@@ -81,6 +84,10 @@ def colorizer_args(model: Path | None, device: str, render_size: int, batch_size
     """
     if window is not None and window % 2 == 0:
         raise click.BadParameter(f"must be odd, got {window}", param_hint="--window")
+    if hints_dir is not None:
+        from ..hintfolder import folder_specs
+
+        hints = (*hints, *folder_specs(hints_dir)[1])
     return dict(model=model, device=device, render_size=render_size, batch_size=batch_size,
                 smoothing=smoothing, strength=strength, window=window, guided=guided,
                 saturation=c.check_saturation(saturation), references=[str(p) for p in references],
