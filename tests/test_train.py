@@ -414,6 +414,19 @@ def _fit_cli(*args: str):
     return CliRunner().invoke(train_cli, ["fit", *args])
 
 
+def test_a_run_started_with_a_relative_pack_resumes_from_another_folder(photo_pack, tmp_path, monkeypatch):
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(TINY_RECIPE)
+    monkeypatch.chdir(photo_pack.parent)
+    res = _fit_cli("--recipe", str(recipe), "--data", photo_pack.name, "--out", str(tmp_path / "run"), "--workers", "0",
+                   "--precision", "fp32", "--set", "pretrain_steps=2", "--set", "steps=2")
+    assert res.exit_code == 0, res.output
+    monkeypatch.chdir(tmp_path)
+    res = _fit_cli("--resume", str(tmp_path / "run"), "--set", "steps=4")
+    assert res.exit_code == 0, res.output
+    assert load_state(tmp_path / "run")["step"] == 4
+
+
 def test_export_best_and_resume_with_sets(photo_pack, tmp_path):
     from click.testing import CliRunner
 

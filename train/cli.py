@@ -93,7 +93,7 @@ def fit(recipe, data, run, sets, resume, time_limit_min, device, precision, thre
     from .model import Trainer
     overrides = parse_sets(sets)
     machine = dict(device=device, precision=precision, threads=threads, workers=workers, in_memory=in_memory,
-                   time_limit_min=time_limit_min, data=str(data) if data else None)
+                   time_limit_min=time_limit_min, data=str(Path(data).resolve()) if data else None)  # resumable from anywhere
     if resume:
         if run and Path(run).resolve() != Path(resume).resolve():
             raise OptionError("--resume continues RUN in place; --out cannot name another folder")
@@ -101,6 +101,9 @@ def fit(recipe, data, run, sets, resume, time_limit_min, device, precision, thre
             raise OptionError("--resume keeps the run's own recipe; change it with --set")
         state = load_state(resume)
         cfg = resume_config(state["config"], overrides, **machine)
+        if not Path(cfg.data).exists():
+            raise VidcolorError(f"the run's pack {cfg.data} is not found from here (runs started before packs were "
+                                f"stored with their full path name it relative to where they started): add --data PATH")
         run = Path(resume)
     else:
         if not data or not run:
