@@ -3,6 +3,7 @@ loss reports both ways, resolution changes, one lock before the target is touche
 before any work, and encoder/container rules. Every test writes its own files with PyAV."""
 
 import json
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -464,3 +465,59 @@ def test_pcm_audio_into_mp4_is_transcoded_losslessly_not_failed_at_the_end(tmp_p
     assert decoded.shape[1] >= samples.shape[1] - 1920
     n = min(decoded.shape[1], samples.shape[1])
     assert np.array_equal(decoded[:, :n].astype(np.int16), samples[:, :n])  # lossless
+
+
+def a53_sei(cc: tuple[tuple[int, int], ...] = ((0x94, 0x2C), (0xC1, 0xC2))) -> bytes:
+    """An H.264 SEI NAL unit with ATSC A/53 caption data (ITU-T T.35, 'GA94'), as broadcast encoders write."""
+    payload = bytes([0xB5, 0x00, 0x31]) + b"GA94" + bytes([0x03, 0x40 | len(cc), 0xFF])
+    payload += b"".join(bytes([0xFC, a, b]) for a, b in cc) + b"\xff"
+    return b"\x00\x00\x00\x01\x06\x04" + bytes([len(payload)]) + payload + b"\x80"
+
+
+def write_captioned(path: Path, frames: int = 12, size: tuple[int, int] = (64, 48)) -> Path:
+    """H.264 in Matroska with EIA-608 captions in every frame: x264's Annex B access units with an A/53 SEI put
+    before each slice."""
+    codec = av.CodecContext.create("libx264", "w")
+    codec.width, codec.height, codec.pix_fmt = *size, "yuv420p"
+    codec.time_base, codec.framerate = Fraction(1, 24), Fraction(24)
+    codec.options = {"preset": "ultrafast", "threads": "1", "bframes": "0"}
+    packets = []
+    for i in range(frames):
+        frame = gray(i, *size).reformat(format="yuv420p")
+        frame.pts = i
+        packets += codec.encode(frame)
+    packets += codec.encode(None)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("h264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = *size, "yuv420p"
+        stream.time_base = Fraction(1, 24)
+        for i, packet in enumerate(packets):
+            data = bytes(packet)
+            slice_at = next(m.start() for m in re.finditer(rb"\x00\x00\x01", data) if data[m.end()] & 0x1F in (1, 5))
+            slice_at -= data[slice_at - 1:slice_at] == b"\x00"  # a 4-byte start code
+            out_packet = av.Packet(data[:slice_at] + a53_sei() + data[slice_at:])
+            out_packet.pts = out_packet.dts = i
+            out_packet.time_base, out_packet.stream, out_packet.is_keyframe = Fraction(1, 24), stream, packet.is_keyframe
+            out.mux(out_packet)
+    return path
+
+
+def frame_side_data(path: Path) -> set[str]:
+    with av.open(str(path)) as container:
+        return {d.type.name for frame in container.decode(video=0) for d in frame.side_data}
+
+
+def test_closed_captions_in_the_frames_are_reported_not_dropped_silently(tmp_path, model):
+    source = write_captioned(tmp_path / "news.mkv")
+    assert "A53_CC" in frame_side_data(source)  # the input really holds them
+    report = tmp_path / "report.json"
+    result = run_cli(source, "--report", report, model=model)
+    assert result.exit_code == 0, result.output
+    assert "not kept: closed captions" in " ".join(result.output.split())
+    entry = json.loads(report.read_text())["files"][0]
+    assert [line for line in entry["not_kept"] if "closed captions" in line] != []
+    assert "A53_CC" not in frame_side_data(tmp_path / "news_color.mkv")  # what the report says: not carried
+    info = CliRunner(env={"COLUMNS": "300"}).invoke(cli, ["info", str(source)])
+    assert "in the frames" in info.output and "closed captions" in info.output
+    plain = write_clip(tmp_path / "plain.mkv")
+    assert "closed captions" not in run_cli(plain, "--report", tmp_path / "r2.json", model=model).output

@@ -30,7 +30,7 @@ from .geometry import pad_to_multiple, render_shape
 from .guide import Guidance
 from .keyframes import Carried, CarriedStack
 from .join import join_frames, join_segments
-from .media import Frame, OutputOptions, VideoInfo, check_options, output_name, probe
+from .media import Frame, OutputOptions, VideoInfo, check_options, not_carried, output_name, probe
 from .media.plan import output_plan
 from .media.sequence import VIDEO_START_NUMBER, check_video_target, find as find_sequence, is_pattern
 from .media.still import is_still
@@ -39,8 +39,7 @@ from .regions import FaceFinder, recolor_batch
 from .photos import colour_photo
 from .result import RunResult
 from .segments import ProgressCallback, chunks, encode_segments
-from .resume import (WorkFolder, job_identity, segment_frames, segment_suffix,
-                     source_identity)
+from .resume import WorkFolder, job_identity, segment_frames, segment_suffix, source_identity
 from .stage import StageThread
 from .temporal import make_smoother
 from .colorspec import YuvSpec, rgb_frame_spec
@@ -202,6 +201,7 @@ class Colorizer:
             decode_errors = sum(s.get("decode_errors", 0) for s in work.segments)
             segments = len(work.segments)
             resized = sum(s.get("resized", 0) for s in work.segments)
+            plan.not_kept.extend(not_carried({kind for s in work.segments for kind in s.get("side_data", ())}))
         work.remove()
         warnings = [f"not kept: {item}" for item in plan.not_kept]
         if resized:

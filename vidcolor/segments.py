@@ -58,7 +58,8 @@ def encode_segments(stream: Stream, lookahead: int, threads: AbstractContextMana
                     raise
                 timings["encode"] += writer.busy_seconds
                 work.add_segment({**record, "decode_errors": reader.decode_errors - errors_before,
-                                  "pts_repaired": reader.pts_repaired, "resized": reader.resized - resized_before},
+                                  "pts_repaired": reader.pts_repaired, "resized": reader.resized - resized_before,
+                                  "side_data": sorted(reader.side_data)},
                                  writer.packet_times)
                 errors_before, resized_before = reader.decode_errors, reader.resized
         if not work.segments:

@@ -184,6 +184,11 @@ def show_info(info: MediaInfo) -> None:
         ("field order", FIELD_ORDER_NAMES.get(video.field_order, "unknown")
          + (f" ({video.field_order_source})" if video.field_order_source else "")),
     ]
+    if video.side_data:
+        from ..media.sidedata import FRAME_SIDE_DATA
+
+        rows.append(("in the frames", "; ".join(dict.fromkeys(FRAME_SIDE_DATA[k] for k in video.side_data))
+                     + " (not carried into the colour copy)"))
     if info.video_tags:
         rows.append(("video tags", _tags(info.video_tags)))
     for s in info.streams:

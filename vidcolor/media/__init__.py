@@ -3,6 +3,7 @@ stream helpers every written file shares (streams)."""
 
 from .probe import ColorTags, MediaInfo, StreamInfo, VideoInfo, probe
 from .reader import Frame, VideoReader
+from .sidedata import not_carried
 from .writer import (
     OutputOptions,
     VideoWriter,
@@ -24,6 +25,7 @@ __all__ = [
            "check_frame_size",
            "check_options",
            "check_paths",
+           "not_carried",
            "output_name",
            "probe",
 ]

@@ -21,6 +21,7 @@ from ..colorspec import YuvSpec, untagged_matrix
 from ..controls import FPS_RANGE, SEQUENCE_FPS
 from ..errors import InputError
 from .sequence import find as find_sequence, is_pattern
+from .sidedata import side_data_kinds
 
 # Pixel formats that are full range whatever the range tag says (FFmpeg's convention).
 FULL_RANGE_FORMATS = ("yuvj", "gray")
@@ -120,6 +121,7 @@ class VideoInfo:
     duration_estimated: bool = False  # `duration` is the container's (all streams), not the video stream's own
     hidden_frames: int = 0  # stored frames an MP4/MOV edit list hides (a trim): not part of the film as presented
     field_order_source: str = ""  # where `field_order` came from (`field_order_of`)
+    side_data: tuple[str, ...] = ()  # the first frame's kinds of per-frame side data (`sidedata`): captions, ...
 
     @property
     def mirrored(self) -> bool:
@@ -322,7 +324,7 @@ def probe(path: str | Path, rate: float | None = None) -> MediaInfo:
             display_matrix=tuple(np.frombuffer(matrix, np.int32).tolist()) if matrix is not None else None,
             color=resolve_color(first.colorspace, first.color_range, first.color_primaries,
                                 first.color_trc, first.height, first.format.name),
-            field_order=order, field_order_source=order_source,
+            field_order=order, field_order_source=order_source, side_data=tuple(sorted(side_data_kinds(first))),
             duration_estimated=estimated,
         )
         others = [StreamInfo(s.index, s.type, _stream_codec(s), s.language, _stream_detail(s), dict(s.metadata))

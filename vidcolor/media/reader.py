@@ -23,6 +23,7 @@ from ..colorspec import YuvSpec
 from .formats import bits_of, resolve_pix_fmt
 from .probe import VideoInfo, open_input
 from .sequence import is_pattern
+from .sidedata import side_data_kinds
 from .streams import sws_colorspace
 
 
@@ -75,6 +76,7 @@ class VideoReader:
                 pass  # not seekable: decode from the start, the frames before start_pts are dropped below
         self.frames_decoded = 0
         self.decode_errors = 0
+        self.side_data: set[str] = set()  # kinds of per-frame side data seen (`sidedata`)
         self.busy_seconds = 0.0
         self._reformatter = VideoReformatter()
         self._step = max(1, round(1 / (video.fps * video.time_base))) if video.fps else 1
@@ -119,6 +121,7 @@ class VideoReader:
 
     def _source_frame(self, frame: av.VideoFrame) -> Frame:
         self.frames_decoded += 1
+        self.side_data |= side_data_kinds(frame)
         pts = frame.pts
         if pts is None or (self._last_pts is not None and pts <= self._last_pts):
             pts = 0 if self._last_pts is None else self._last_pts + self._step  # missing or repeated stamp

@@ -1,0 +1,38 @@
+"""Per-frame side data that the colour copy does not carry: its frames are new pictures, so what the source's
+frames held beside the picture (captions, per-frame timecode, HDR metadata, AFD) is named in the report's
+`not_kept` and in one printed line, never dropped without a word. Display matrices (rotation) are carried by
+the output's own tags, and encoder notes (unregistered SEI) are no content, so neither is listed."""
+
+from __future__ import annotations
+
+import av
+
+FRAME_SIDE_DATA = {  # PyAV's side data type name -> what it is, for people
+    "A53_CC": "closed captions (EIA-608/CEA-708, A/53) in the video frames",
+    "S12M_TIMECODE": "per-frame SMPTE timecode in the video frames",
+    "GOP_TIMECODE": "GOP timecode in the video frames",
+    "MASTERING_DISPLAY_METADATA": "HDR mastering-display metadata in the video frames",
+    "CONTENT_LIGHT_LEVEL": "HDR content light level in the video frames",
+    "DYNAMIC_HDR_PLUS": "HDR10+ dynamic metadata",
+    "DYNAMIC_HDR_VIVID": "HDR Vivid dynamic metadata",
+    "DOVI_METADATA": "Dolby Vision metadata",
+    "DOVI_RPU_BUFFER": "Dolby Vision metadata",
+    "AFD": "active format description (AFD)",
+    "FILM_GRAIN_PARAMS": "film grain synthesis parameters",
+    "STEREO3D": "stereo 3D frame packing",
+    "SPHERICAL": "spherical (360 degree) mapping",
+}
+
+
+def side_data_kinds(frame: av.VideoFrame) -> set[str]:
+    """The listed kinds of side data this frame carries (a kind PyAV has no name for is skipped)."""
+    try:
+        return {data.type.name for data in frame.side_data} & FRAME_SIDE_DATA.keys()
+    except ValueError:  # 'N is not a valid Type': PyAV lists none of the frame's side data then
+        return set()
+
+
+def not_carried(kinds: set[str] | list[str]) -> list[str]:
+    """`not_kept` lines for these kinds, one per description."""
+    return sorted({f"{FRAME_SIDE_DATA[k]}: the colour frames are new pictures and do not carry it"
+                   for k in kinds if k in FRAME_SIDE_DATA})
