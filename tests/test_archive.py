@@ -295,6 +295,31 @@ def test_interlaced_source_keeps_its_field_order(tmp_path, colorizer):
         assert next(out.decode(video=0)).interlaced_frame
 
 
+def mpeg2_top_field_first(path: Path) -> list[int]:
+    """Each MPEG-2 picture's own top_field_first bit (its picture coding extension): what players deinterlace by."""
+    bits = []
+    with av.open(str(path)) as container:
+        for packet in container.demux(video=0):
+            data = bytes(packet)
+            at = data.find(b"\x00\x00\x01\xb5")
+            while at >= 0 and data[at + 4] >> 4 != 8:  # extension id 8: picture coding extension
+                at = data.find(b"\x00\x00\x01\xb5", at + 4)
+            if at >= 0:
+                bits.append(data[at + 7] >> 7)
+    return bits
+
+
+def test_mpeg2_pictures_keep_a_top_field_first_source_order(tmp_path, colorizer):
+    from test_bad_inputs import write_interlaced
+
+    source = write_interlaced(tmp_path / "interlaced.mp4")  # x264's interlaced default: top field first
+    result = colorizer.run(source, tmp_path / "out.mkv", OutputOptions(codec="mpeg2video"))
+    bits = mpeg2_top_field_first(result.output)
+    assert len(bits) == 6 and set(bits) == {1}, bits
+    with av.open(str(result.output)) as out:
+        assert out.streams.video[0].codec_context.field_order == 2  # the container says the same
+
+
 def test_avi_output_starts_video_with_the_audio(tmp_path, make_video, colorizer):
     """AVI stores one frame per tick and no reordering: the video's frames are stored at 0, 1, 2 ... frame
     times, with the audio (AAC priming and all) from 0. (FFmpeg's AVI reader still reports H.264 frames one

@@ -66,3 +66,26 @@ def add_video_stream(container: av.container.OutputContainer, video: VideoInfo, 
         stream.time_base = ctx.time_base = video.time_base
     tag_video_stream(stream, video)
     return stream
+
+
+class FieldFlags:
+    """Marks each new frame interlaced with the source's field order: frames built from planes carry no
+    interlacing flags, and encoders such as MPEG-2's take the field order of each picture from its frame
+    (FFmpeg's `setfield` filter sets them; PyAV cannot). Progressive or unknown order: frames pass as they are."""
+
+    def __init__(self, field_order: int, width: int, height: int, pix_fmt: str, time_base: Fraction):
+        self.graph = None
+        if field_order in TOP_FIRST + BOTTOM_FIRST:
+            self.graph = av.filter.Graph()
+            source = self.graph.add_buffer(width=width, height=height, format=pix_fmt, time_base=time_base)
+            mark = self.graph.add("setfield", "tff" if field_order in TOP_FIRST else "bff")
+            sink = self.graph.add("buffersink")
+            source.link_to(mark)
+            mark.link_to(sink)
+            self.graph.configure()
+
+    def __call__(self, frame: av.VideoFrame) -> av.VideoFrame:
+        if self.graph is None:
+            return frame
+        self.graph.push(frame)
+        return self.graph.pull()

@@ -19,7 +19,7 @@ from ..controls import CODEC, CRF, PIX_FMT, PRESET, SUFFIX
 from ..errors import OutputError
 from ..files import TempTarget
 from ..stage import StageThread
-from .encoder import WEBM_CODECS, add_video_stream
+from .encoder import WEBM_CODECS, FieldFlags, add_video_stream
 from .formats import bits_of, check_codec_pix_fmt, fits, resolve_pix_fmt
 from .sequence import IMAGE_PIX_FMTS, image_pix_fmt, is_pattern, output_pattern
 from .streams import sws_colorspace
@@ -116,6 +116,8 @@ class VideoWriter:
         except BaseException:
             self._discard()
             raise
+        self._fields = FieldFlags(video.field_order, self.stream.width, self.stream.height, self.stream.pix_fmt,
+                                  self.stream.codec_context.time_base)
         self._durations: dict[int, int] = {}  # pts -> duration of frames inside the encoder
         self.video_time_base = video.time_base  # packet_times' unit, whatever the encoder's (MPEG-2: 1/fps)
         self._ticks = video.time_base / self.stream.codec_context.time_base  # encoder ticks per source tick
@@ -209,4 +211,4 @@ class VideoWriter:
                                dst_color_range=ColorRange.JPEG)
         out.pts, out.duration = self._encoder_ticks(frame.pts), self._encoder_ticks(frame.duration)
         out.time_base = self.stream.codec_context.time_base
-        return out
+        return self._fields(out)
