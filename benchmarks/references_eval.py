@@ -43,8 +43,7 @@ from vidcolor.color import rgb_to_lab  # noqa: E402
 from vidcolor.media import OutputOptions, probe  # noqa: E402
 from vidcolor.pipeline import Colorizer  # noqa: E402
 from vidcolor.scoring import score_video  # noqa: E402
-from vidcolor.media.reader import plane_arrays, to_planar  # noqa: E402
-from vidcolor.media.streams import RGB_EXACT, sws_colorspace  # noqa: E402
+from vidcolor.media import RGB_EXACT, plane_arrays, sws_colorspace, to_planar  # noqa: E402
 from vidcolor.yuv import to_uint8, yuv_to_rgb  # noqa: E402
 
 MODES = ("gray", "automatic", "reference", "keyframe", "keyframe 4:4:4", "plain propagation",

@@ -58,8 +58,7 @@ def make_clip(source: Path, target: Path, frames: int, size: tuple[int, int] | N
     Gives every measurement the same fixed-length input with an audio track to remux, encoded
     once like a typical source (x264 crf 18 medium, the source's colour tags).
     """
-    from vidcolor.media import probe
-    from vidcolor.media.streams import tag_video_stream
+    from vidcolor.media import probe, tag_video_stream
 
     video = probe(source).video
     width, height = size or (video.width, video.height)
@@ -285,9 +284,7 @@ def work_disk(a: argparse.Namespace) -> dict[str, Any]:
     import torch
     from av.video.reformatter import VideoReformatter
 
-    from vidcolor.media import Frame, VideoWriter
-    from vidcolor.media.probe import open_input
-    from vidcolor.media.reader import plane_arrays, to_planar
+    from vidcolor.media import Frame, VideoWriter, open_input, plane_arrays, to_planar
     from vidcolor.device import torch_threads
 
     video, options, _ = _setup(a)

@@ -546,3 +546,57 @@ def test_closed_captions_in_the_frames_are_reported_not_dropped_silently(tmp_pat
     assert "in the frames" in info.output and "closed captions" in info.output
     plain = write_clip(tmp_path / "plain.mkv")
     assert "closed captions" not in run_cli(plain, "--report", tmp_path / "r2.json", model=model).output
+
+
+# -- the invariant over the archival matrix: everything is in the output or in not_kept, and nothing else -----------
+
+PER_ENCODING_TAGS = {"encoder", "software", "major_brand", "minor_version", "compatible_brands", "duration",
+                     "creation_time"}
+
+
+def holdings(path: Path) -> tuple[dict[int, str], dict[str, str], set[str]]:
+    """(stream index -> type, container tags, kinds of listed per-frame side data in any frame)."""
+    from vidcolor.media import FRAME_SIDE_DATA
+
+    with av.open(str(path)) as c:
+        streams = {s.index: s.type for s in c.streams}
+        kinds = {d.type.name for f in c.decode(video=0) for d in f.side_data} & FRAME_SIDE_DATA.keys()
+        return streams, {k.lower(): v for k, v in c.metadata.items()}, kinds
+
+
+ARCHIVAL_MATRIX = {
+    "mov master into mov": (lambda d: write_clip(d / "m.mov", audio_seconds=0.5, audio_codec="pcm_s16le",
+                                                 setup=tag_everything), "out.mov"),
+    "mov master into mkv": (lambda d: write_clip(d / "m.mov", audio_seconds=0.5, audio_codec="pcm_s16le",
+                                                 setup=tag_everything), "out.mkv"),
+    "mkv with font, subtitles, 2nd video into mkv": (
+        lambda d: write_clip(d / "f.mkv", setup=with_attachment_subtitles_and_second_video), "out.mkv"),
+    "mkv with font, subtitles, 2nd video into mp4": (
+        lambda d: write_clip(d / "f.mkv", setup=with_attachment_subtitles_and_second_video), "out.mp4"),
+    "avi capture with pcm into mp4": (lambda d: write_clip(d / "c.avi", audio_seconds=0.5, audio_codec="pcm_s16le"),
+                                      "out.mp4"),
+    "captions": (lambda d: write_captioned(d / "news.mkv"), "out.mkv"),
+    "trimmed mp4": (lambda d: write_trimmed_mp4(d / "trim.mp4"), "out.mp4"),
+    "interlaced into mpeg-ts": (lambda d: __import__("test_bad_inputs").write_interlaced(d / "i.mp4"), "out.ts"),
+}
+
+
+@pytest.mark.parametrize("case", list(ARCHIVAL_MATRIX))
+def test_every_input_holding_is_in_the_output_or_in_not_kept(tmp_path, colorizer, case):
+    make, target = ARCHIVAL_MATRIX[case]
+    source = make(tmp_path)
+    result = colorizer.run(source, tmp_path / target, FAST)
+    kept, not_kept = result.plan.kept, result.plan.not_kept
+    src_streams, src_tags, src_kinds = holdings(source)
+    out_streams, out_tags, out_kinds = holdings(result.output)
+    for index, kind in src_streams.items():
+        said = [line for line in kept + not_kept if line.startswith(f"{kind} #{index} ")]
+        assert len(said) == 1, (case, kind, index, kept, not_kept)  # each stream: kept or reported, once
+    for kind in set(src_streams.values()):
+        reported = sum(line.startswith(f"{kind} #") for line in not_kept)
+        count = lambda streams: sum(t == kind for t in streams.values())  # noqa: E731
+        assert count(out_streams) <= count(src_streams) - reported, (case, kind)  # nothing else, nothing invented
+    for kind in src_kinds:
+        assert kind in out_kinds or any("in the video frames" in line for line in not_kept), (case, kind)
+    for key in set(src_tags) - PER_ENCODING_TAGS:
+        assert key in out_tags or any("tags" in line for line in not_kept), (case, key)

@@ -147,7 +147,7 @@ def test_folders_and_output_dir(tmp_path, make_video, model):
 
 @pytest.mark.parametrize("args", [
     ["--strength", "1.0"], ["--render-size", "8"], ["--pix-fmt", "nv12"], ["--crf", "60"],
-    ["--smoothing", "median"], ["--batch-size", "0"], ["--window", "0"],
+    ["--smoothing", "median"], ["--batch-size", "0"], ["--window", "0"], ["--threads", "0"],
 ])
 def test_option_bounds(clip, model, args):
     result = run(clip, *args, model=model)
@@ -385,3 +385,19 @@ def test_the_summary_table_never_cuts_a_path_short(tmp_path, make_video, model):
     assert "…" not in result.output
     flat = "".join(line.split("│")[1].strip() for line in result.output.splitlines() if line.count("│") > 2)
     assert "n03216828_dock_and_a_very_long_name_indeed_one.mp4" in flat.replace(" ", "")
+
+
+def test_threads_reach_the_colorizer(clip, model, monkeypatch):
+    import torch
+
+    from vidcolor.pipeline import Colorizer
+    seen = []
+    original = Colorizer.stream
+
+    def stream(self, *args, **kwargs):
+        seen.append((self.cpu_threads, torch.get_num_threads()))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Colorizer, "stream", stream)
+    assert run(clip, "--threads", "3", "--device", "cpu", model=model).exit_code == 0  # not the default on any machine
+    assert seen and set(seen) == {(3, 3)}

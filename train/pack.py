@@ -69,7 +69,7 @@ def read_image(path: Path):
 def iter_video_frames(path: Path, every: int) -> Iterator:
     import av
 
-    from vidcolor.media.streams import RGB_EXACT
+    from vidcolor.media import RGB_EXACT
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"

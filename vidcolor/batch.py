@@ -24,8 +24,7 @@ from typing import Any
 from .controls import CODEC, SUFFIX
 from .errors import InputError, VidcolorError
 from .files import write_atomic
-from .media.sequence import find as find_sequence, folder_pattern
-from .media.writer import STILL_SUFFIXES, output_name
+from .media import STILL_SUFFIXES, find as find_sequence, folder_pattern, output_name
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".ts",
                               ".m2ts", ".mts", ".wmv", ".flv", ".ogv", ".3gp", ".dv", ".mxf"})

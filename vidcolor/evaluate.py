@@ -30,10 +30,8 @@ from av.video.reformatter import ColorRange, VideoReformatter
 from .errors import InputError
 from .files import write_atomic
 from .fd import FD_EVERY, FdPair, Lite0Features
-from .media import OutputOptions, VideoReader, probe
-from .media.probe import open_input
-from .media.reader import plane_arrays, to_planar
-from .media.streams import RGB_EXACT, sws_colorspace, tag_video_stream
+from .media import (OutputOptions, RGB_EXACT, VideoReader, open_input, plane_arrays, probe, sws_colorspace,
+                    tag_video_stream, to_planar)
 from .controls import FLOW_MAX_SIDE
 from .metrics import colorfulness_ratio, delta_cf
 from .scoring import MismatchError, VideoScores, score_video

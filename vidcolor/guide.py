@@ -16,8 +16,7 @@ from .errors import OptionError
 from .exemplar import Predict, ReferenceBank
 from .hints import Hint, hint_tracks, load_hints
 from .keyframes import Carried, CarriedStack, keyframe_tracks
-from .media import VideoInfo, VideoReader
-from .media.formats import chroma_stride, resolve_pix_fmt
+from .media import VideoInfo, VideoReader, chroma_stride, resolve_pix_fmt
 from .references import ColourImage, Keyframe, load_keyframes, read_colour_image
 
 

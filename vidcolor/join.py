@@ -17,11 +17,8 @@ from typing import Any
 import av
 
 from .errors import OutputError
-from .media.probe import VideoInfo, open_input
-from .media.keep import CHAPTER_FORMATS, OutputPlan, add_lossless_audio, content_tags, stream_tags
-from .media.sequence import write_frames
-from .media.streams import tag_video_stream
-from .media.writer import temp_target
+from .media import (CHAPTER_FORMATS, OutputPlan, VideoInfo, add_lossless_audio, content_tags, open_input, stream_tags,
+                    tag_video_stream, temp_target, write_frames)
 from .resume import WorkFolder
 
 

@@ -12,8 +12,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .media import check_paths
-from .media.still import check_still_target, metadata_note, output_dtype, read_still, write_still
+from .media import check_paths, check_still_target, metadata_note, output_dtype, read_still, write_still
 from .result import RunResult
 
 

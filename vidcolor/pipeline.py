@@ -30,10 +30,8 @@ from .geometry import pad_to_multiple, render_shape
 from .guide import Guidance
 from .keyframes import Carried, CarriedStack
 from .join import join_frames, join_segments
-from .media import Frame, OutputOptions, VideoInfo, check_options, not_carried, output_name, probe
-from .media.plan import output_plan
-from .media.sequence import VIDEO_START_NUMBER, check_video_target, find as find_sequence, is_pattern
-from .media.still import is_still
+from .media import (VIDEO_START_NUMBER, Frame, OutputOptions, VideoInfo, check_options, check_video_target,
+                    find as find_sequence, is_pattern, is_still, not_carried, output_name, output_plan, probe)
 from .nets import for_inference
 from .regions import FaceFinder, recolor_batch
 from .photos import colour_photo

@@ -104,8 +104,7 @@ def write_preview(colorizer: Colorizer, source: Path, target: Path, count: int, 
                   pix_fmt: str = PIX_FMT) -> int:
     """Write the sheet of `count` frames of `source` to `target` (PNG, JPEG, ...); returns the panels' rows.
     A video with fewer frames than `count` gives one row per frame it has."""
-    from .media import check_paths
-    from .media.still import STILL_EXTENSIONS, is_still, read_still, write_still
+    from .media import STILL_EXTENSIONS, check_paths, is_still, read_still, write_still
 
     if target.suffix.lower() not in STILL_EXTENSIONS:
         raise OutputError(f"a preview is a picture: name it .png or .jpg, not {target.name}")

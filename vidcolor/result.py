@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .media.keep import OutputPlan
+    from .media import OutputPlan
 
 
 @dataclass

@@ -40,9 +40,7 @@ from typing import Any
 
 from .errors import OutputError
 from .files import write_atomic
-from .media.probe import VideoInfo
-from .media.reader import Frame
-from .media.sequence import find as find_sequence, is_pattern
+from .media import Frame, VideoInfo, find as find_sequence, is_pattern
 
 WORK_MARK = ".vidcolor-work"
 MANIFEST = "manifest.json"

@@ -166,8 +166,7 @@ def info_command(file: Path) -> None:
 def formats_command() -> None:
     """List the video encoders this build has, the pixel formats (bit depths, chroma) each takes, and the
     photo formats."""
-    from ..media.formats import codec_table
-    from ..media.writer import STILL_SUFFIXES
+    from ..media import STILL_SUFFIXES, codec_table
     show_formats(codec_table(), STILL_SUFFIXES)
 
 

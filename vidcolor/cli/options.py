@@ -27,6 +27,8 @@ model_options = _options(
                  help="Short side the model sees; colour is upsampled to full size."),
     click.option("--batch-size", type=click.IntRange(*c.BATCH_SIZE_RANGE), default=None,
                  help="Frames per batch [default: automatic]."),
+    click.option("--threads", "cpu_threads", type=click.IntRange(1, 1024), default=None,
+                 help="CPU threads for the model [default: automatic]; fewer leave cores to other jobs."),
     click.option("--smoothing", type=click.Choice(sorted(c.SMOOTHING_MODES)), default=c.DEFAULT_SMOOTHING,
                  show_default=True,
                  help="Temporal smoothing of the colour, never across scene cuts: none; ema (running average); "
@@ -76,7 +78,8 @@ def colorizer_args(model: Path | None, device: str, render_size: int, batch_size
                    strength: float | None, window: int | None, guided: bool, saturation: float,
                    references: tuple[Path, ...] = (), keyframes: tuple[str, ...] = (),
                    reference_strength: float = c.REFERENCE_STRENGTH, people: bool = False,
-                   hints: tuple[str, ...] = (), hints_dir: Path | None = None) -> dict[str, Any]:
+                   hints: tuple[str, ...] = (), hints_dir: Path | None = None,
+                   cpu_threads: int | None = None) -> dict[str, Any]:
     """`Colorizer` keyword arguments from `model_options`, checking what click's bounds cannot.
 
     Saturation is checked here by `Colorizer`'s own check (one error line, also for --cuts-only and
@@ -92,4 +95,4 @@ def colorizer_args(model: Path | None, device: str, render_size: int, batch_size
                 smoothing=smoothing, strength=strength, window=window, guided=guided,
                 saturation=c.check_saturation(saturation), references=[str(p) for p in references],
                 keyframes=list(keyframes), reference_strength=reference_strength, people=people,
-                hints=list(hints))
+                hints=list(hints), cpu_threads=cpu_threads)

@@ -16,8 +16,7 @@ from rich.table import Table
 
 from ..batch import Outcome
 from ..controls import PROGRESS_SECONDS
-from ..media import MediaInfo
-from ..media.probe import FIELD_ORDER_NAMES
+from ..media import FIELD_ORDER_NAMES, MediaInfo
 
 STATUS_STYLES = {"done": "green", "skipped": "yellow", "failed": "red", "interrupted": "yellow"}
 EVAL_COLUMNS = (("PSNR dB", "psnr", "{:.2f}"), ("SSIM", "ssim", "{:.4f}"), ("colorful", "colorfulness", "{:.1f}"),
@@ -185,7 +184,7 @@ def show_info(info: MediaInfo) -> None:
          + (f" ({video.field_order_source})" if video.field_order_source else "")),
     ]
     if video.side_data:
-        from ..media.sidedata import FRAME_SIDE_DATA
+        from ..media import FRAME_SIDE_DATA
 
         rows.append(("in the frames", "; ".join(dict.fromkeys(FRAME_SIDE_DATA[k] for k in video.side_data))
                      + " (not carried into the colour copy)"))

@@ -15,10 +15,7 @@ from rich.markup import escape
 
 from ..batch import Job, Outcome, write_report
 from ..errors import VidcolorError
-from ..media import OutputOptions
-from ..media.sequence import is_pattern, output_exists
-from ..media.still import is_still
-from ..media.writer import output_name
+from ..media import OutputOptions, is_pattern, is_still, output_exists, output_name
 from .render import one_line, print_error, print_note, progress_bar, result_message, show_eval, show_outcomes, \
     stderr_console
 

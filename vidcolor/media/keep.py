@@ -25,7 +25,7 @@ from .probe import VideoInfo, open_input
 TECHNICAL_TAGS = frozenset({"encoder", "major_brand", "minor_version", "compatible_brands", "duration",
                             "number_of_frames", "number_of_bytes", "bps", "_statistics_tags",
                             "_statistics_writing_app", "_statistics_writing_date_utc", "handler_name",
-                            "vendor_id", "timecode"})
+                            "vendor_id", "timecode", "software"})  # software: the writing application
 ATTACHMENT_FORMATS = ("matroska", "webm")
 CHAPTER_FORMATS = ("matroska", "webm", "mp4", "mov", "ipod", "ismv", "nut")
 TIMECODE_TRACK_FORMATS = ("mov", "mp4", "ipod", "ismv")  # their muxers write a tmcd track from the timecode tag
@@ -191,6 +191,14 @@ def _plan_stream(plan: OutputPlan, stream: av.stream.Stream, fmt: str, video_tri
         return
     handler = _MOV_DATA_HANDLERS.get(stream.metadata.get("handler_name", "")) if stream.type == "data" else None
     if handler:  # made again by the muxer from the timecode tag / the chapters, planned with them
+        what = f"data #{stream.index} ({handler} track)"
+        if handler == "timecode":
+            plan.kept.append(f"{what}: made again from its start timecode" if fmt in TIMECODE_TRACK_FORMATS
+                             else f"{what}: its start timecode kept as a tag")
+        elif fmt in CHAPTER_FORMATS:
+            plan.kept.append(f"{what}: kept as the output's chapters")
+        else:
+            plan.not_kept.append(f"{what}: {fmt} cannot hold chapters")
         return
 
     def copy(out: av.container.OutputContainer) -> av.stream.Stream:

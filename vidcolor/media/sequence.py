@@ -15,16 +15,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from ..controls import PIX_FMT_AUTO
 from ..errors import InputError, OutputError
-
-if TYPE_CHECKING:
-    from .keep import OutputPlan
-    from .probe import MediaInfo, VideoInfo  # (imported when used: probe imports this module)
 
 ENCODERS = {".dpx": "dpx", ".tif": "tiff", ".tiff": "tiff", ".png": "png"}  # suffix -> image encoder
 # The encoder's RGB format for each depth of the working planes (`media.formats`): depth kept.
@@ -153,27 +147,8 @@ def image_pix_fmt(codec: str, bits: int) -> str:
     return IMAGE_PIX_FMTS[codec][bits]
 
 
-def check_video_target(target: Path) -> bool:
-    """Whether a video's (or sequence's) `target` is numbered frames; a single picture, or frames with a suffix
-    we cannot write, is refused in one line before any work."""
-    from .still import is_still
-    if is_sequence_target(target):
-        return True
-    if is_pattern(target):
-        raise OutputError(f"numbered frames are written as {', '.join(ENCODERS)}, not {target.suffix}: {target}")
-    if is_still(target) or target.suffix.lower() in ENCODERS:
-        raise OutputError(f"a video is written as a video or as numbered frames, not one picture: name the frames "
-                          f"with a pattern ({target.stem}_%06d{target.suffix}), or use `vidcolor preview`")
-    return False
 
 
-def check_target(target: Path, overwrite: bool) -> None:
-    """Refuse, before any work, a target folder that does not exist or (without `overwrite`) any frame the
-    target pattern names already there (a video's frame count is not always known in advance)."""
-    if not target.parent.is_dir():
-        raise OutputError(f"output folder does not exist: {target.parent}")
-    if not overwrite and output_exists(target):
-        raise OutputError(f"output exists (use --overwrite): frames named {target} are already in {target.parent}")
 
 
 def write_frames(images: Iterable[bytes], target: Path, first: int) -> int:
@@ -196,22 +171,3 @@ def write_frames(images: Iterable[bytes], target: Path, first: int) -> int:
             leftover.unlink()
         temp.rmdir()
     return len(written)
-
-
-def sequence_options(options: Any, target: Path, video: VideoInfo) -> Any:
-    """A sequence target's `OutputOptions`: the encoder its suffix names and 4:4:4 planes at the depth of
-    `options.pix_fmt` (`auto`: the source's, 8, 10, 12 or 16 bits), which the writer turns to RGB."""
-    from .formats import bits_of
-    bits = bits_of(video.pix_fmt if options.pix_fmt == PIX_FMT_AUTO else options.pix_fmt)
-    bits = min((b for b in (8, 10, 12, 16) if b >= bits), default=16)
-    planes = "yuv444p" if bits == 8 else f"yuv444p{bits}le"
-    return replace(options, codec=ENCODERS[target.suffix.lower()], pix_fmt=planes)
-
-
-def sequence_plan(info: MediaInfo) -> OutputPlan:
-    """What a sequence output keeps: the frames only (image files hold no sound, subtitles or tags)."""
-    from .keep import OutputPlan
-    plan = OutputPlan("image2")
-    plan.kept.append(f"video #{info.video.index} ({info.video.codec}): coloured")
-    plan.not_kept.extend(f"{s.type} #{s.index} ({s.codec}): image files hold no {s.type}" for s in info.streams)
-    return plan
