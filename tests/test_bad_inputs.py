@@ -163,6 +163,7 @@ def test_output_folder_missing_read_only_or_full(tmp_path, make_video, model, mo
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
 
 
+@pytest.mark.slow
 def test_8k_frames_complete_with_bounded_memory(tmp_path, model):
     """Two 7680x4320 frames: the model sees only the render size and the CPU batch is capped by
     pixels, so the peak stays ~2.4 GiB (it was 4.7 GiB with 4-frame batches of 8K)."""

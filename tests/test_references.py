@@ -201,6 +201,7 @@ def test_references_join_the_resume_identity(tmp_path, neutral):
     assert Colorizer(neutral, device="cpu", references=[b]).settings() == settings[1]
 
 
+@pytest.mark.slow
 def test_a_resumed_run_with_references_is_identical(tmp_path, make_video, neutral, read_video):
     clip = make_video(tmp_path / "clip.mp4", width=W, height=H, frames=96, gray=False, audio=True, cuts=(50,))
     key = write_png(tmp_path / "key.png", draw_frame(30, W, H, gray=False, cuts=(50,)))

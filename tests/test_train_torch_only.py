@@ -91,6 +91,7 @@ def test_tensor_pack_respects_its_size_limit(packs, tmp_path):
     assert tensor_capacity(144, 48) >= 1600  # what `prepare --help` promises for 48 MiB at 144 px
 
 
+@pytest.mark.slow
 def test_gpu_script_trains_with_torch_alone_and_its_model_colours_a_clip(packs, blocked_env, tmp_path,
                                                                            make_video, read_video):
     """benchmarks/gpu_train.sh, as on the GPU machine but on CPU with av, kornia and cv2 unimportable: a few
