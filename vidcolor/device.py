@@ -6,6 +6,7 @@ integer planes cross (Y up, Cb/Cr down), pinned and asynchronous on CUDA.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -38,6 +39,19 @@ def resolve_device(name: str) -> torch.device:
     elif device.type != "cpu":
         raise DeviceError(f"unsupported device {name!r} (use auto, cpu, cuda or cuda:N)")
     return device
+
+
+IO_THREADS = 2  # cores left to the decode and encode threads on a machine of more than SMALL_MACHINE cores
+SMALL_MACHINE = 4
+
+
+def model_threads(cores: int | None = None) -> int:
+    """Torch's threads for the model on CPU. Decoding and encoding run at a lower priority than the model
+    (`stage`), so on a small machine the model gets every core and they fill its gaps: on 2 cores that made a
+    720p `run` 1.27x faster than leaving them one core (docs/benchmarks.md). Larger machines keep IO_THREADS
+    cores for them (not measured: x264 alone can use several)."""
+    cores = cores or os.cpu_count() or 1
+    return cores if cores <= SMALL_MACHINE else cores - IO_THREADS
 
 
 @contextmanager

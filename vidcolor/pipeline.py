@@ -9,7 +9,6 @@ folder must match to be resumed: `RESUME_SETTINGS`.
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -23,7 +22,7 @@ from .checkpoint import default_model_path, load_generator
 from .color import denormalize_ab, frame_lightness, normalize_l, rgb_luma
 from .controls import (DEFAULT_SATURATION, DEFAULT_SMOOTHING, DEVICE, REFERENCE_STRENGTH, RENDER_SIZE,
                        SEGMENT_SECONDS, check_saturation)
-from .device import auto_batch_size, download, resolve_device, torch_threads, upload_luma
+from .device import auto_batch_size, download, model_threads, resolve_device, torch_threads, upload_luma
 from .errors import ModelError
 from .finish import Finisher, Work, chroma_from_lab
 from .geometry import pad_to_multiple, render_shape
@@ -43,7 +42,6 @@ from .temporal import make_smoother
 from .colorspec import YuvSpec, rgb_frame_spec
 from .yuv import yuv_to_rgb
 
-IO_THREADS = 2  # cores left to the decode and encode threads by default
 # The settings that change the output's pixels (the resume identity), named one by one so a new attribute
 # never joins by accident; not threads or batch size (its own entry). `cuda` stays for older work folders.
 RESUME_SETTINGS = ("saturation", "cuda", "render_size", "smoothing", "strength", "window", "guided", "user_colours",
@@ -56,8 +54,8 @@ class Colorizer:
 
     `model` None: the packaged default. `batch_size` None: one per video (fixed on CPU, from free memory on
     CUDA). `smoothing`/`strength`/`window`: the temporal smoother (`temporal`). `guided`: luma-guided colour
-    upsampling (`upsample`). `cpu_threads`: torch's threads during `run()` on CPU; None leaves IO_THREADS cores
-    to decoding and encoding (OpenMP threads that wait for busy cores slow every op down). `saturation` S:
+    upsampling (`upsample`). `cpu_threads`: torch's threads during `run()` on CPU; None: `device.model_threads`
+    (every core on a small machine, decoding and encoding at a lower priority). `saturation` S:
     ab becomes S x ab right after the model (`predict_ab`), so every path smooths and upsamples the same colour.
     `references`, `keyframes`, `hints`: the user's colours (`guide`); `people`: faces coloured again (`regions`).
     """
@@ -89,7 +87,7 @@ class Colorizer:
         self.strength = strength  # None: the mode's default
         self.window = window  # frames averaged by the `window` mode; None: its default
         self.guided = guided  # upsample colour with the luma-guided filter instead of bilinearly
-        self.cpu_threads = cpu_threads or max(1, (os.cpu_count() or 1) - IO_THREADS)
+        self.cpu_threads = cpu_threads or model_threads()
         make_smoother(smoothing, strength, window)  # fail on bad options now, not mid-run
         if self.matching:
             self.guidance.prepare(self._predict, render_size, self.device)
