@@ -238,11 +238,11 @@ class Colorizer:
 
     def colour_frames(self, frames: Sequence[Frame], video: VideoInfo,
                       carried: dict[int, Carried | CarriedStack] | None = None) -> list[Frame]:
-        """A few frames coloured through `run`'s stages (model, finishing, carried colours), each as the first
-        of its stream: no smoothing from frames before it. For `preview`."""
+        """Frames coloured through `run`'s stages (model, finishing, carried colours), each alone, as the first of
+        its stream (no smoothing: what smoothing does to a lone frame), batched through the model. For `preview`."""
         done: list[Frame] = []
         with self.threads():
-            self.stream(chunks(iter(frames), self._auto_batch_size(video)), done.extend, video, None, carried)
+            self.stream(chunks(iter(frames), self._auto_batch_size(video)), done.extend, video, None, carried, True)
         return done
 
     def threads(self) -> AbstractContextManager:
@@ -255,8 +255,8 @@ class Colorizer:
 
     @torch.inference_mode()
     def stream(self, batches: Iterable[list[Frame]], emit: Callable[[list[Frame]], None], video: VideoInfo,
-                stop: threading.Event | None = None, carried: dict[int, Carried | CarriedStack] | None = None
-                ) -> tuple[float, float]:
+                stop: threading.Event | None = None, carried: dict[int, Carried | CarriedStack] | None = None,
+                alone: bool = False) -> tuple[float, float]:
         """The compute stages; returns the busy seconds of the model stage and of the finishing stage.
 
         This thread computes L* and runs the model; a second thread (`finish.Finisher`) detects cuts,
@@ -266,7 +266,7 @@ class Colorizer:
         """
         spec = video.color.yuv_spec
         render_hw = render_shape(video.height, video.width, self.render_size)
-        smoother = make_smoother(self.smoothing, self.strength, self.window)
+        smoother = make_smoother(*(("none", None, None) if alone else (self.smoothing, self.strength, self.window)))
         finisher = Finisher(smoother, spec, self.guided, download, emit, carried)
         stage = StageThread(finisher.process, name="vidcolor-finish", setup=torch.inference_mode,
                             background=not self.cuda)

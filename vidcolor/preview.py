@@ -45,13 +45,12 @@ def preview_frames(colorizer: Colorizer, source: Path, fractions: list[float], p
     first = frame_at(source, video, pix_fmt, None)
     if first is None:
         raise InputError(f"no video frame could be decoded from {source}")
-    out = []
+    frames = []
     for fraction in fractions:
         target = first.pts + round(max(0.0, fraction * (video.duration or 0.0)) / video.time_base)
-        frame = frame_at(source, video, pix_fmt, target) or first
-        [coloured] = colorizer.colour_frames([frame], video, carried)
-        out.append((float((frame.pts - first.pts) * video.time_base), frame, coloured))
-    return video, out
+        frames.append(frame_at(source, video, pix_fmt, target) or first)
+    coloured = colorizer.colour_frames(frames, video, carried)  # each alone, in the model's batches
+    return video, [(float((f.pts - first.pts) * video.time_base), f, c) for f, c in zip(frames, coloured)]
 
 
 def frame_at(source: Path, video: VideoInfo, pix_fmt: str, start_pts: int | None) -> Frame | None:
