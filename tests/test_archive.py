@@ -528,8 +528,10 @@ def write_captioned(path: Path, frames: int = 12, size: tuple[int, int] = (64, 4
 
 
 def frame_side_data(path: Path) -> set[str]:
+    from vidcolor.media.sidedata import side_data_names
+
     with av.open(str(path)) as container:
-        return {d.type.name for frame in container.decode(video=0) for d in frame.side_data}
+        return {name for frame in container.decode(video=0) for name in side_data_names(frame)}
 
 
 def test_closed_captions_in_the_frames_are_reported_not_dropped_silently(tmp_path, model):
@@ -557,10 +559,11 @@ PER_ENCODING_TAGS = {"encoder", "software", "major_brand", "minor_version", "com
 def holdings(path: Path) -> tuple[dict[int, str], dict[str, str], set[str]]:
     """(stream index -> type, container tags, kinds of listed per-frame side data in any frame)."""
     from vidcolor.media import FRAME_SIDE_DATA
+    from vidcolor.media.sidedata import side_data_names
 
     with av.open(str(path)) as c:
         streams = {s.index: s.type for s in c.streams}
-        kinds = {d.type.name for f in c.decode(video=0) for d in f.side_data} & FRAME_SIDE_DATA.keys()
+        kinds = {name for f in c.decode(video=0) for name in side_data_names(f)} & FRAME_SIDE_DATA.keys()
         return streams, {k.lower(): v for k, v in c.metadata.items()}, kinds
 
 

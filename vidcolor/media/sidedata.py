@@ -24,12 +24,17 @@ FRAME_SIDE_DATA = {  # PyAV's side data type name -> what it is, for people
 }
 
 
-def side_data_kinds(frame: av.VideoFrame) -> set[str]:
-    """The listed kinds of side data this frame carries (a kind PyAV has no name for is skipped)."""
-    try:
-        return {data.type.name for data in frame.side_data} & FRAME_SIDE_DATA.keys()
+def side_data_names(frame: av.VideoFrame) -> set[str]:
+    """The names of every kind of side data this frame carries (none when PyAV cannot name one of them)."""
+    try:  # iterating yields SideData objects in PyAV 18.1.0, their Type from 18.1.1
+        return {getattr(item, "type", item).name for item in frame.side_data}
     except ValueError:  # 'N is not a valid Type': PyAV lists none of the frame's side data then
         return set()
+
+
+def side_data_kinds(frame: av.VideoFrame) -> set[str]:
+    """The listed kinds (`FRAME_SIDE_DATA`) of side data this frame carries."""
+    return side_data_names(frame) & FRAME_SIDE_DATA.keys()
 
 
 def not_carried(kinds: set[str] | list[str]) -> list[str]:
