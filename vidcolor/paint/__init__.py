@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import webbrowser
 from collections.abc import Callable
@@ -21,6 +22,7 @@ def serve(film: Path, colorizer_args: dict[str, Any], folder: Path | None = None
     from .server import PaintServer
     from .session import PaintSession
 
+    stop_on_signals()
     hints = HintFolder(folder or default_folder(film), film.name)
     session = PaintSession(film, Colorizer(**colorizer_args), hints)
     with PaintServer(session, port) as server:
@@ -39,3 +41,13 @@ def has_display() -> bool:
     """Whether a graphical browser can open here (without one, `webbrowser` may start a text browser in the
     terminal the server prints to)."""
     return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM stop the server cleanly, also when the shell that started it in the background set
+    SIGINT to be ignored (Python then installs no KeyboardInterrupt of its own)."""
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
