@@ -16,7 +16,7 @@ from rich.table import Table
 
 from ..batch import Outcome
 from ..controls import PROGRESS_SECONDS
-from ..media import FIELD_ORDER_NAMES, MediaInfo
+from ..media import FIELD_ORDER_NAMES, FRAME_SIDE_DATA, MediaInfo
 
 STATUS_STYLES = {"done": "green", "skipped": "yellow", "failed": "red", "interrupted": "yellow"}
 EVAL_COLUMNS = (("PSNR dB", "psnr", "{:.2f}"), ("SSIM", "ssim", "{:.4f}"), ("colorful", "colorfulness", "{:.1f}"),
@@ -184,8 +184,6 @@ def show_info(info: MediaInfo) -> None:
          + (f" ({video.field_order_source})" if video.field_order_source else "")),
     ]
     if video.side_data:
-        from ..media import FRAME_SIDE_DATA
-
         rows.append(("in the frames", "; ".join(dict.fromkeys(FRAME_SIDE_DATA[k] for k in video.side_data))
                      + " (not carried into the colour copy)"))
     if info.video_tags:
