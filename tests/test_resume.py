@@ -265,7 +265,8 @@ def test_resume_identity_is_the_listed_settings_only(model):
     settings = colorizer.settings()
     assert tuple(settings) == RESUME_SETTINGS
     assert settings == {"saturation": 1.5, "cuda": False, "render_size": 64, "smoothing": "flow",
-                        "strength": 0.2, "window": None, "guided": False, "user_colours": None, "people": False}
+                        "strength": 0.2, "window": None, "guided": False, "user_colours": None, "people": False,
+                        "engine_name": "torch"}
 
 
 def test_segment_plan_warmup_own_and_lookahead():

@@ -162,6 +162,22 @@ def export(run, out, full_precision, pick) -> None:
 
 
 @train.command()
+@click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--pack", required=True, type=click.Path(exists=True, path_type=Path),
+              help="Pack (folder or tensor pack) whose training frames calibrate the int8 ranges.")
+@click.option("--frames", default=64, show_default=True, type=click.IntRange(1, 4096),
+              help="Calibration frames, spread evenly over the training split.")
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write it [default: beside MODEL, NAME.int8.onnx, where `run` looks for it].")
+@click.option("--render-size", default=RENDER_SIZE, show_default=True, type=click.IntRange(*RENDER_SIZE_RANGE))
+def quantize(model, pack, frames, out, render_size) -> None:
+    """Write MODEL's int8 copy for ONNX Runtime: `run` on a CPU then takes it (about 2x faster)."""
+    from .quantize import quantize_model
+    path, meta = quantize_model(model, pack, out, frames, render_size)
+    click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB; calibrated on {meta['vidcolor_calibration']})")
+
+
+@train.command()
 @click.argument("models", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--pack", type=click.Path(exists=True, path_type=Path),
               help="Score a pack's validation split (folder or tensor pack): for choices; keep the evaluation "

@@ -112,7 +112,8 @@ def evaluate(models: dict[str, Path | None], photos: Path | None, clips: list[Pa
     it, since the split's sizes follow the groups' (faces are a third of it) and one easy group
     can hide what happens on the others. `features`: also fd_lite0 of each model's set against the
     truth (else NaN). `saturations`: each model is also scored at these `run --saturation` values,
-    named "MODEL @S" (1 keeps the plain name)."""
+    named "MODEL @S" (1 keeps the plain name). Models run in torch (their fp32 weights), never in an int8
+    copy, so that a candidate and the shipped model are compared as weights."""
     sets: dict[str, list[torch.Tensor]] = {}
     groups: dict[str, list[int]] = {}  # "val:GROUP" -> its frames' indices in sets["val"]
     if pack:
@@ -135,7 +136,7 @@ def evaluate(models: dict[str, Path | None], photos: Path | None, clips: list[Pa
             for name, path in models.items() for sat in (saturations if path is not None else (1.0,))]
     for name, path, sat in runs:
         colorizer = None if path is None else Colorizer(path, device=device, render_size=render_size,
-                                                       smoothing="none", saturation=sat)
+                                                       smoothing="none", saturation=sat, engine="torch")
         results[name] = {}
         for set_name, images in sets.items():
             measured = measure(colorizer, images, features)

@@ -12,6 +12,8 @@ from .errors import OptionError
 
 # -- the model and the colour
 DEVICE = "auto"
+ENGINE = "auto"  # `engine`: the int8 copy in ONNX Runtime on a CPU when it can, else torch
+ENGINES = ("auto", "torch", "onnxruntime")
 RENDER_SIZE = 256  # short side the model sees
 RENDER_SIZE_RANGE = (32, 4096)
 BATCH_SIZE_RANGE = (1, 256)

@@ -20,9 +20,10 @@ import torch
 
 from .checkpoint import default_model_path, load_generator
 from .color import denormalize_ab, frame_lightness, normalize_l, rgb_luma
-from .controls import (DEFAULT_SATURATION, DEFAULT_SMOOTHING, DEVICE, REFERENCE_STRENGTH, RENDER_SIZE,
+from .controls import (DEFAULT_SATURATION, DEFAULT_SMOOTHING, DEVICE, ENGINE, REFERENCE_STRENGTH, RENDER_SIZE,
                        SEGMENT_SECONDS, check_saturation)
 from .device import auto_batch_size, download, model_threads, resolve_device, torch_threads, upload_luma
+from .engine import make_engine
 from .errors import ModelError
 from .finish import Finisher, Work, chroma_from_lab
 from .geometry import pad_to_multiple, render_shape
@@ -31,7 +32,6 @@ from .keyframes import Carried, CarriedStack
 from .join import join_frames, join_segments
 from .media import (VIDEO_START_NUMBER, Frame, OutputOptions, VideoInfo, check_options, check_video_target,
                     find as find_sequence, is_pattern, is_still, not_carried, output_name, output_plan, probe)
-from .nets import for_inference
 from .regions import FaceFinder, recolor_batch
 from .photos import colour_photo
 from .result import RunResult
@@ -45,7 +45,7 @@ from .yuv import yuv_to_rgb
 # The settings that change the output's pixels (the resume identity), named one by one so a new attribute
 # never joins by accident; not threads or batch size (its own entry). `cuda` stays for older work folders.
 RESUME_SETTINGS = ("saturation", "cuda", "render_size", "smoothing", "strength", "window", "guided", "user_colours",
-                   "people")
+                   "people", "engine_name")
 RESUME_OUTPUT = ("codec", "crf", "preset", "pix_fmt")  # of OutputOptions; not `overwrite`
 
 
@@ -58,6 +58,7 @@ class Colorizer:
     (every core on a small machine, decoding and encoding at a lower priority). `saturation` S:
     ab becomes S x ab right after the model (`predict_ab`), so every path smooths and upsamples the same colour.
     `references`, `keyframes`, `hints`: the user's colours (`guide`); `people`: faces coloured again (`regions`).
+    `engine`: what runs the model (`engine`: "auto" takes the int8 copy in ONNX Runtime on a CPU when it can).
     """
 
     segment_seconds: float = SEGMENT_SECONDS  # see run()
@@ -67,7 +68,7 @@ class Colorizer:
                  cpu_threads: int | None = None, window: int | None = None, guided: bool = False,
                  saturation: float = DEFAULT_SATURATION, references: Sequence[str | Path] = (),
                  keyframes: Sequence[str] = (), reference_strength: float = REFERENCE_STRENGTH,
-                 people: bool = False, hints: Sequence[str] = ()):
+                 people: bool = False, hints: Sequence[str] = (), engine: str = ENGINE):
         self.people = people
         self.finder = FaceFinder() if people else None  # fails at once without the extra
         self.saturation = check_saturation(saturation)  # before loading the model: a bad option fails at once
@@ -78,7 +79,9 @@ class Colorizer:
         if model is None and not path.is_file():
             raise ModelError(f"no default model installed ({path}); pass one with --model")
         net, self.model_info = load_generator(path, self.device)
-        self.net = for_inference(net, features=self.matching)
+        self.cpu_threads = cpu_threads or model_threads()
+        self.engine, self.engine_note = make_engine(engine, net, path, self.device, self.matching, self.cpu_threads)
+        self.engine_name = self.engine.name  # int8 colours differ slightly from fp32: part of the resume identity
         self.model_path = path
         self.cuda = self.device.type == "cuda"
         self.render_size = render_size
@@ -87,7 +90,6 @@ class Colorizer:
         self.strength = strength  # None: the mode's default
         self.window = window  # frames averaged by the `window` mode; None: its default
         self.guided = guided  # upsample colour with the luma-guided filter instead of bilinearly
-        self.cpu_threads = cpu_threads or model_threads()
         make_smoother(smoothing, strength, window)  # fail on bad options now, not mid-run
         if self.matching:
             self.guidance.prepare(self._predict, render_size, self.device)
@@ -133,9 +135,8 @@ class Colorizer:
         """The model on L*: ab in Lab units and, with references, the matching features of the frame's
         own area; pads to the model's multiple and crops back."""
         h, w = L.shape[-2:]
-        x = pad_to_multiple(normalize_l(L.float()), self.net.size_multiple).contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cuda", dtype=torch.float16) if self.cuda else nullcontext():
-            out = self.net(x)
+        x = pad_to_multiple(normalize_l(L.float()), self.engine.size_multiple)
+        out = self.engine(x)
         if not self.matching:
             return denormalize_ab(out[..., :h, :w]), None
         out, features = out

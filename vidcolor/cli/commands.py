@@ -13,7 +13,7 @@ from ..batch import collect_jobs, parse_shard, read_list, select_shard, sequence
 from ..media import OutputOptions, check_options, probe
 from .app import cli
 from .options import colorizer_args, encoder_options, model_options
-from .render import print_note, show_formats, show_info
+from .render import print_note, show_formats, show_info, show_rows
 from .runner import execute_eval, execute_preview, execute_run, print_cuts
 
 
@@ -156,10 +156,23 @@ def announce_paint(url: str, folder: Path, command: str) -> None:
 
 
 @cli.command("info")
-@click.argument("file", type=click.Path(path_type=Path))
-def info_command(file: Path) -> None:
-    """Show a video's streams, size, colour space, frame rate, frame count, rotation and audio."""
-    show_info(probe(file))
+@click.argument("file", type=click.Path(path_type=Path), required=False)
+@click.option("--system", is_flag=True, help="Show this machine instead: CPU, GPU, the device and the engine that "
+                                             "`run` would use with these options, and the library versions.")
+@click.option("--model", type=click.Path(dir_okay=False, path_type=Path), help="With --system: this checkpoint.")
+@click.option("--device", default=c.DEVICE, show_default=True, help="With --system: auto, cpu, cuda or cuda:N.")
+@click.option("--engine", type=click.Choice(c.ENGINES), default=c.ENGINE, show_default=True,
+              help="With --system: the engine asked for.")
+def info_command(file: Path | None, system: bool, model: Path | None, device: str, engine: str) -> None:
+    """Show a video's streams, size, colour space, frame rate, frame count, rotation and audio (or, with
+    --system, what this machine runs the model with)."""
+    if system:
+        from .runner import system_rows
+        show_rows(system_rows(model, device, engine))
+    elif file is None:
+        raise click.UsageError("give a FILE, or --system")
+    else:
+        show_info(probe(file))
 
 
 @cli.command("formats")

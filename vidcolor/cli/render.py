@@ -199,6 +199,11 @@ def show_info(info: MediaInfo) -> None:
         rows.append(("container tags", _tags(info.tags)))
     if info.truncated:
         rows.append(("damage", info.truncated))
+    show_rows(rows)
+
+
+def show_rows(rows: Sequence[tuple[str, str]]) -> None:
+    """A two-column table of facts, keys bold, values as they are (escaped)."""
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column()
