@@ -4,6 +4,7 @@
     python benchmarks/throughput.py INPUT --memory [--model G.pt]       # peak RSS: 10 min vs 10 s
     python benchmarks/throughput.py INPUT --profile run.txt [--model G.pt]  # py-spy: time per thread/stage
     python benchmarks/throughput.py INPUT --make-clip OUT --frames 150 --clip-size 1280x720
+    python benchmarks/throughput.py --engines --pack PACK [--repeats 3]  # every CPU engine: fps and colours
 
 Every measurement runs in its own fresh subprocess (this file, `--worker KIND`) so that
   * peak RSS is exact and per measurement: each child reports its own VmHWM, the kernel's
@@ -186,6 +187,8 @@ def _colorizer(a: argparse.Namespace) -> Any:
     kwargs: dict[str, Any] = {}
     kwargs.update(model=a.model, device=a.device, render_size=a.render_size, batch_size=a.batch_size,
                   cpu_threads=a.cpu_threads)
+    if a.engine:
+        kwargs["engine"] = a.engine
     if a.smoothing:
         kwargs["smoothing"] = a.smoothing
     return Colorizer(**kwargs)
@@ -392,7 +395,7 @@ def worker_cmd(kind: str, a: argparse.Namespace, clip: Path, workdir: Path) -> l
     cmd = [sys.executable, str(HERE), str(clip), "--worker", kind, "--workdir", str(workdir),
            "--device", a.device, "--render-size", str(a.render_size)]
     for flag, value in (("--model", a.model), ("--batch-size", a.batch_size), ("--cpu-threads", a.cpu_threads),
-                        ("--smoothing", a.smoothing)):
+                        ("--smoothing", a.smoothing), ("--engine", a.engine)):
         if value is not None:
             cmd += [flag, str(value)]
     return cmd
@@ -547,6 +550,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--render-size", type=int, help=f"Short side the model sees [{RENDER_SIZE}; 32 with --memory].")
     p.add_argument("--batch-size", type=int, help="Frames per batch [as `vidcolor run`: automatic].")
     p.add_argument("--cpu-threads", type=int, help="torch intra-op threads on CPU [as `vidcolor run`].")
+    p.add_argument("--engine", help="What runs the model: auto, torch, onnxruntime [as `vidcolor run`].")
     p.add_argument("--smoothing", help="Temporal smoothing of the end-to-end run [as `vidcolor run`].")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--frames", type=int, help="Loop/cut the input to this many frames first (re-encoded once).")
@@ -573,6 +577,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if "--engines" in args:  # the model on every CPU engine, side by side, with their colours (engines.py)
+        import engines
+
+        engines.main([x for x in args if x != "--engines"])
+        return
     a = parse_args(argv)
     if a.worker:
         result = WORKERS[a.worker](a)

@@ -71,9 +71,9 @@ def test_output_checksum_unchanged(tmp_path, clip_and_model, case):
         pytest.skip(f"no checksum recorded for torch's {level} CPU kernels")
     clip, model = clip_and_model
     if case == "defaults":  # every Colorizer default (render size 256, flow smoothing), lossless encode
-        colorizer, seconds = Colorizer(model, device="cpu", cpu_threads=1), None
+        colorizer, seconds = Colorizer(model, device="cpu", cpu_threads=1, engine="torch"), None
     else:  # the look-ahead smoother, guided upsampling, saturation and 10-frame segments with warm-up
-        colorizer = Colorizer(model, device="cpu", cpu_threads=1, render_size=64, smoothing="window",
+        colorizer = Colorizer(model, device="cpu", cpu_threads=1, engine="torch", render_size=64, smoothing="window",
                               guided=True, saturation=1.5, batch_size=3)
         seconds = 10 / 24
     result = colorizer.run(clip, tmp_path / "out.mkv", LOSSLESS, segment_seconds=seconds)

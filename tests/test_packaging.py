@@ -47,6 +47,6 @@ def test_wheel_holds_no_top_level_train(tmp_path):
     assert tops == {"vidcolor", next(t for t in tops if t.endswith(".dist-info"))}
     for module in ("vidcolor/train/loop.py", "vidcolor/train/__main__.py", "vidcolor/train/config.py",
                    "vidcolor/cli/app.py", "vidcolor/media/reader.py", "vidcolor/nets/effnet_unet.py",
-                   "vidcolor/weights/default.pt", "vidcolor/weights/MODEL_CARD.md",
+                   "vidcolor/weights/default.pt", "vidcolor/weights/default.int8.onnx", "vidcolor/weights/MODEL_CARD.md",
                    "vidcolor/train/recipes/default.toml", "vidcolor/train/recipes/gpu.toml"):
         assert module in names

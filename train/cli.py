@@ -165,7 +165,7 @@ def export(run, out, full_precision, pick) -> None:
 @click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--pack", required=True, type=click.Path(exists=True, path_type=Path),
               help="Pack (folder or tensor pack) whose training frames calibrate the int8 ranges.")
-@click.option("--frames", default=64, show_default=True, type=click.IntRange(1, 4096),
+@click.option("--frames", default=256, show_default=True, type=click.IntRange(1, 4096),
               help="Calibration frames, spread evenly over the training split.")
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write it [default: beside MODEL, NAME.int8.onnx, where `run` looks for it].")

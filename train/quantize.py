@@ -61,7 +61,7 @@ def export_onnx(net: torch.nn.Module, path: Path, sample: torch.Tensor) -> None:
                       opset_version=OPSET, dynamo=False)
 
 
-def quantize_model(model: Path, pack: Path, out: Path | None = None, frames: int = 64,
+def quantize_model(model: Path, pack: Path, out: Path | None = None, frames: int = 256,
                    render_size: int = RENDER_SIZE) -> tuple[Path, dict[str, Any]]:
     """Write `model`'s int8 copy (default: beside it, `engine.int8_path`) calibrated on `frames` frames of
     `pack`'s training split; returns its path and what its metadata records."""
