@@ -138,3 +138,45 @@ def test_quantize_writes_a_copy_that_run_then_takes(tmp_path) -> None:
     a, b = chroma(fast.colorize(rgb)), chroma(exact.colorize(rgb))
     assert np.abs(b).mean() > 1.0
     assert np.abs(a - b).mean() < 0.25 * np.abs(b).mean()
+
+
+def test_info_system_names_the_engine_and_why_not_int8(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from vidcolor.cli import cli
+
+    model = write_model(tmp_path / "tiny.pt")
+    result = CliRunner(env={"COLUMNS": "300"}).invoke(cli, ["info", "--system", "--model", str(model)])
+    assert result.exit_code == 0, result.output
+    rows = dict(line.split(None, 1) for line in result.output.splitlines() if line.strip() and "  " in line.strip())
+    assert rows["engine"].startswith("torch") and "thread" in rows["engine"]
+    assert rows["device"].strip() == "cpu"
+    why = next(line for line in result.output.splitlines() if line.strip().startswith("why not int8"))
+    assert "tiny.int8.onnx" in why or "not installed" in why
+    bare = CliRunner().invoke(cli, ["info"])
+    assert bare.exit_code == 2 and "give a FILE, or --system" in bare.output
+
+
+@needs_ort
+def test_info_system_says_int8_for_the_packaged_model() -> None:
+    from click.testing import CliRunner
+
+    from vidcolor.cli import cli
+
+    result = CliRunner(env={"COLUMNS": "300"}).invoke(cli, ["info", "--system"])
+    assert result.exit_code == 0, result.output
+    assert "onnxruntime int8" in result.output and "why not" not in result.output
+
+
+def test_run_engine_onnxruntime_without_a_copy_is_one_error_line(tmp_path, make_video) -> None:
+    from click.testing import CliRunner
+
+    from vidcolor.cli import cli
+
+    model = write_model(tmp_path / "tiny.pt")
+    clip = make_video(tmp_path / "in.mp4", frames=4)
+    result = CliRunner().invoke(cli, ["run", str(clip), "--model", str(model), "--engine", "onnxruntime"])
+    assert result.exit_code != 0
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "--engine onnxruntime" in lines[0], result.output
+    assert not (tmp_path / "in_color.mp4").exists()
