@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import subprocess
 import sys
@@ -40,13 +39,6 @@ ENGINES = ("torch-plain", "torch", "torch-compile", "torch-int8", "ort-fp32", "o
 BASELINE = "torch"
 SHAPE = (4, 1, 256, 448)  # CPU_BATCH_SIZE frames of 16:9 at render size 256
 HERE = Path(__file__).resolve()
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 def calibration(pack: Path, frames: int, multiple: int) -> list[torch.Tensor]:
@@ -201,6 +193,8 @@ def compare(a: argparse.Namespace) -> dict[str, Any]:
             row["x_torch"] = row["fps"] / base
         row.update({f"val_{k}": v for k, v in colour.get(kind, {}).items()})
         rows[kind] = row
+    from vidcolor.device import cpu_name
+
     return {"machine": cpu_name(), "cores": __import__("os").cpu_count(), "torch": torch.__version__,
             "shape": SHAPE, "repeats": a.repeats, "rows": rows}
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
@@ -33,6 +32,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from throughput import make_clip  # noqa: E402  (benchmarks/ is not a package)
 
+from vidcolor.device import cpu_name  # noqa: E402
 from vidcolor.errors import VidcolorError  # noqa: E402
 from vidcolor.media import OutputOptions, VideoReader, VideoWriter, probe  # noqa: E402
 from vidcolor.pipeline import Colorizer  # noqa: E402
@@ -44,9 +44,7 @@ WITHIN = 0.999  # of chroma samples within one code value, CUDA against CPU
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    cpu = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-           if line.startswith("model name")]
-    return (cpu[0] if cpu else platform.processor()) + " (CPU)"
+    return cpu_name() + " (CPU)"
 
 
 def chroma_planes(path: Path) -> np.ndarray:

@@ -25,6 +25,7 @@ from vidcolor.colorspec import rgb_frame_spec
 from vidcolor.controls import RENDER_SIZE
 from vidcolor.engine import INPUT, OUTPUTS, SOURCE_KEY, file_sha256, int8_path
 from vidcolor.errors import VidcolorError
+from vidcolor.files import TempTarget
 from vidcolor.geometry import pad_to_multiple, render_shape
 from vidcolor.nets import WithFeatures
 
@@ -108,7 +109,6 @@ def quantize_model(model: Path, pack: Path, out: Path | None = None, frames: int
                         calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=keep)
         result = onnx.load(str(int8))
         onnx.helper.set_model_props(result, meta)
-        tmp_out = out.with_name(out.name + ".part")
-        onnx.save(result, str(tmp_out))
-        tmp_out.replace(out)
+        with TempTarget(out) as part:  # `run` never sees half a copy
+            onnx.save(result, str(part))
     return out, meta

@@ -10,6 +10,8 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -39,6 +41,18 @@ def resolve_device(name: str) -> torch.device:
     elif device.type != "cpu":
         raise DeviceError(f"unsupported device {name!r} (use auto, cpu, cuda or cuda:N)")
     return device
+
+
+def cpu_name() -> str:
+    """The CPU's model name as lscpu shows it (/proc/cpuinfo on Linux), else what the platform says."""
+    import platform
+
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = []
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return names[0] if names else platform.processor() or platform.machine() or "unknown CPU"
 
 
 IO_THREADS = 2  # cores left to the decode and encode threads on a machine of more than SMALL_MACHINE cores

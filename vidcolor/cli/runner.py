@@ -52,6 +52,7 @@ def system_rows(model: Path | None, device: str, engine: str) -> list[tuple[str,
     import av
     import torch
 
+    from ..device import cpu_name
     from ..pipeline import Colorizer
 
     def version(name: str) -> str:
@@ -60,13 +61,11 @@ def system_rows(model: Path | None, device: str, engine: str) -> list[tuple[str,
         except meta.PackageNotFoundError:
             return "not installed"
 
-    cpu = next((line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")),
-               platform.processor() or platform.machine())
     gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
     colorizer = Colorizer(model, device=device, engine=engine)
     threads = "" if colorizer.cuda else f", {colorizer.cpu_threads} thread{'s' if colorizer.cpu_threads != 1 else ''}"
     rows = [("vidcolor", version("vidcolor")), ("python", platform.python_version()),
-            ("cpu", f"{cpu}, {os.cpu_count()} cores"), ("gpu", ", ".join(gpus) or "none (CUDA not available)"),
+            ("cpu", f"{cpu_name()}, {os.cpu_count()} cores"), ("gpu", ", ".join(gpus) or "none (CUDA not available)"),
             ("torch", torch.__version__ + (f" (CUDA {torch.version.cuda})" if torch.version.cuda else " (CPU build)")),
             ("onnxruntime", version("onnxruntime")), ("pyav", f"{av.__version__} (FFmpeg {av.ffmpeg_version_info})"),
             ("model", str(colorizer.model_path)), ("device", str(colorizer.device)),
@@ -75,12 +74,6 @@ def system_rows(model: Path | None, device: str, engine: str) -> list[tuple[str,
         rows.append(("why not int8", colorizer.engine_note))
     return rows
 
-
-def _cpuinfo() -> list[str]:
-    try:
-        return Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return []
 
 
 def execute_run(jobs: list[Job], colorizer_args: dict[str, Any], options: OutputOptions,
