@@ -52,7 +52,8 @@ def calibration(pack: Path, frames: int, multiple: int) -> list[torch.Tensor]:
 def build(kind: str, model: Path, threads: int, work: Path, pack: Path | None) -> tuple[Callable, float]:
     """(x -> (ab, features), seconds spent building it). x: normalized padded L."""
     from vidcolor.checkpoint import load_generator
-    from vidcolor.engine import OnnxEngine, TorchEngine, file_sha256, int8_path
+    from vidcolor.engine import OnnxEngine, TorchEngine
+    from vidcolor.modelfiles import file_sha256, int8_path
     from vidcolor.nets import WithFeatures
 
     torch.set_num_threads(threads)
@@ -122,7 +123,7 @@ def build(kind: str, model: Path, threads: int, work: Path, pack: Path | None) -
 
 
 def worker_speed(a: argparse.Namespace) -> dict[str, Any]:
-    from vidcolor.device import model_threads
+    from vidcolor.machine import model_threads
 
     threads = a.threads or model_threads()
     fn, built = build(a.worker, a.model, threads, a.workdir, a.pack)
@@ -193,7 +194,7 @@ def compare(a: argparse.Namespace) -> dict[str, Any]:
             row["x_torch"] = row["fps"] / base
         row.update({f"val_{k}": v for k, v in colour.get(kind, {}).items()})
         rows[kind] = row
-    from vidcolor.device import cpu_name
+    from vidcolor.machine import cpu_name
 
     return {"machine": cpu_name(), "cores": __import__("os").cpu_count(), "torch": torch.__version__,
             "shape": SHAPE, "repeats": a.repeats, "rows": rows}
@@ -217,7 +218,7 @@ def table(result: dict[str, Any]) -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    from vidcolor.checkpoint import default_model_path
+    from vidcolor.modelfiles import default_model_path
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, default=default_model_path(), help="checkpoint (with its int8 copy beside it)")

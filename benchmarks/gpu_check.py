@@ -32,7 +32,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from throughput import make_clip  # noqa: E402  (benchmarks/ is not a package)
 
-from vidcolor.device import cpu_name  # noqa: E402
+from vidcolor.machine import cpu_name  # noqa: E402
 from vidcolor.errors import VidcolorError  # noqa: E402
 from vidcolor.media import OutputOptions, VideoReader, VideoWriter, probe  # noqa: E402
 from vidcolor.pipeline import Colorizer  # noqa: E402

@@ -3,9 +3,10 @@
 For each colour clip, its first shot (up to the first cut `run` finds, at most --max-frames) is written as a
 lossless clip (the truth, and the input: `run` reads its luma only). `vidcolor run` colours it automatically
 and with `--hints 0=POINTS.png` for each N of --points, where POINTS.png holds N pixels of frame 0 chosen at
-random (among those with L* from 5 to 97) in their true colour. Reported: the shot's mean PSNR against the
-truth, automatic and hinted, and the gains; then the mean over the clips. Clips given with --report are
-scored the same way in a separate block, for the record only (never choose on them):
+random (among those with L* from 5 to 97) in their true colour, and with `--keyframe 0=TRUTH.png` (the whole
+true frame 0, the most a user could give on that frame). Reported: PSNR against the truth of the hinted frame
+and the shot's mean, automatic, hinted and keyframed, and the gains; then the mean over the clips. Clips given
+with --report are scored the same way in a separate block, for the record only (never choose on them):
 
     python benchmarks/hints_eval.py --clips ../shared/data/videos-more/{sam2,video-llama,st-gcn}/*.mp4 \\
         --report ../shared/data/eval/*.mp4
@@ -67,11 +68,13 @@ def point_hints(rgb: np.ndarray, n: int, rng: np.random.Generator, path: Path) -
     return path
 
 
-def shot_psnr(pred: Path, truth: list[np.ndarray]) -> float:
+def psnr_of(pred: Path, truth: list[np.ndarray]) -> tuple[float, float]:
+    """PSNR of frame 0 (the hinted one) and the mean over the shot."""
     got = read_rgb(pred)
     t = torch.from_numpy(np.stack(truth)).permute(0, 3, 1, 2).float() / 255
     p = torch.from_numpy(np.stack(got)).permute(0, 3, 1, 2).float() / 255
-    return float(np.mean(psnr_frames(p, t)))
+    per_frame = psnr_frames(p, t)
+    return float(per_frame[0]), float(np.mean(per_frame))
 
 
 def score_clip(clip: Path, colorizer_args: dict, points: list[int], max_frames: int, seed: int,
@@ -82,30 +85,39 @@ def score_clip(clip: Path, colorizer_args: dict, points: list[int], max_frames: 
         fps = container.streams.video[0].average_rate or Fraction(25)
     shot = write_shot(read_rgb(clip, length), work / f"{clip.stem}_shot.mp4", fps)
     truth = read_rgb(shot)
-    row = {"clip": str(clip), "frames": len(truth)}
-    auto = work / f"{clip.stem}_auto.mp4"
-    Colorizer(**colorizer_args).run(shot, auto, LOSSLESS)
-    row["automatic"] = shot_psnr(auto, truth)
+    row: dict = {"clip": str(clip), "frames": len(truth)}
+
+    def score(name: str, **guidance) -> None:
+        out = work / f"{clip.stem}_{name.replace(' ', '_')}.mp4"
+        Colorizer(**colorizer_args, **guidance).run(shot, out, LOSSLESS)
+        row[f"{name} frame"], row[f"{name} shot"] = psnr_of(out, truth)
+
+    score("automatic")
     rng = np.random.default_rng(seed)
     for n in points:
-        hints = point_hints(truth[0], n, rng, work / f"{clip.stem}_{n}.png")
-        out = work / f"{clip.stem}_{n}.mp4"
-        Colorizer(**colorizer_args, hints=[f"0={hints}"]).run(shot, out, LOSSLESS)
-        row[f"{n} points"] = shot_psnr(out, truth)
-        row[f"{n} gain"] = row[f"{n} points"] - row["automatic"]
+        score(f"{n} points", hints=[f"0={point_hints(truth[0], n, rng, work / f'{clip.stem}_{n}.png')}"])
+    true0 = work / f"{clip.stem}_truth0.png"
+    cv2.imwrite(str(true0), truth[0][..., ::-1])
+    score("keyframe", keyframes=[f"0={true0}"])
     print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
     return row
 
 
 def table(name: str, rows: list[dict], points: list[int]) -> None:
-    print(f"\n{name}: shot PSNR (dB), automatic and with N true-colour points on frame 0")
-    print("| clip | frames | automatic | " + " | ".join(f"{n} points (gain)" for n in points) + " |")
-    print("|---|---|---|" + "---|" * len(points))
-    for r in rows + [{"clip": "**mean**", "frames": sum(r["frames"] for r in rows),
-                      **{k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k not in ("clip", "frames")}}]:
-        cells = " | ".join(f"{r[f'{n} points']:.2f} (+{r[f'{n} gain']:.2f})" for n in points)
-        print(f"| {Path(r['clip']).name if r['clip'] != '**mean**' else r['clip']} | {r['frames']} | "
-              f"{r['automatic']:.2f} | {cells} |")
+    """Two markdown tables, the hinted frame's PSNR and the shot's, each cell with its gain over automatic."""
+    ways = [f"{n} points" for n in points] + ["keyframe"]
+    mean = {"clip": "**mean**", "frames": sum(r["frames"] for r in rows),
+            **{k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k not in ("clip", "frames")}}
+    for part in ("frame", "shot"):
+        what = "frame 0 (the hinted frame)" if part == "frame" else "the shot (mean over its frames)"
+        print(f"\n{name}: PSNR (dB) of {what}; N true-colour points on frame 0, or the true frame 0 as a keyframe")
+        print("| clip | frames | automatic | " + " | ".join(f"{w} (gain)" for w in ways) + " |")
+        print("|---|---|---|" + "---|" * len(ways))
+        for r in rows + [mean]:
+            auto = r[f"automatic {part}"]
+            cells = " | ".join(f"{r[f'{w} {part}']:.2f} ({r[f'{w} {part}'] - auto:+.2f})" for w in ways)
+            label = r["clip"] if r is mean else "/".join(Path(r["clip"]).parts[-2:])
+            print(f"| {label} | {r['frames']} | {auto:.2f} | {cells} |")
 
 
 def main() -> None:
@@ -113,7 +125,7 @@ def main() -> None:
     ap.add_argument("--clips", nargs="+", required=True, help="validation clips (choose on these)")
     ap.add_argument("--report", nargs="*", default=[], help="clips scored for the record only")
     ap.add_argument("--model", default=None)
-    ap.add_argument("--points", type=int, nargs="+", default=[20, 50])
+    ap.add_argument("--points", type=int, nargs="+", default=[5, 20, 50])
     ap.add_argument("--max-frames", type=int, default=90)
     ap.add_argument("--render-size", type=int, default=256)
     ap.add_argument("--threads", type=int, default=1)

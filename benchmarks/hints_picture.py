@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from vidcolor.pipeline import Colorizer
-from vidcolor.preview import frame_rgb as colour_of, preview_frames
+from vidcolor.preview import colorizer_frames, frame_rgb as colour_of, preview_frames
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "bikes_bw.mp4"
 FRAME = 160
@@ -56,7 +56,7 @@ def main() -> None:
         fraction = (FRAME + 0.5) / 250
 
         def coloured(**kwargs) -> np.ndarray:
-            video, [(_, _, frame)] = preview_frames(Colorizer(device="cpu", **kwargs), SAMPLE, [fraction])
+            video, [(_, _, frame)] = preview_frames(colorizer_frames(Colorizer(device="cpu", **kwargs)), SAMPLE, [fraction])
             return colour_of(frame, video.color.yuv_spec)
 
         auto, hinted = coloured(), coloured(hints=[f"{FRAME}={hints}"])

@@ -167,7 +167,7 @@ def peak_rss_mib() -> float:
 def _setup(a: argparse.Namespace) -> tuple[Any, Any, Any]:
     """The clip's VideoInfo, the CLI's default output options, and the batch size `run()` would use."""
     from vidcolor.media import probe
-    from vidcolor.device import CPU_BATCH_SIZE
+    from vidcolor.machine import CPU_BATCH_SIZE
 
     return probe(a.input).video, cli_output_options(), a.batch_size or CPU_BATCH_SIZE
 
@@ -593,7 +593,7 @@ def main(argv: list[str] | None = None) -> None:
         make_clip(a.input, a.make_clip, a.frames or 150, size, a.clip_fps)
         return
     if a.model is None:  # children import a copy of the package without weights: name the file
-        from vidcolor.checkpoint import default_model_path
+        from vidcolor.modelfiles import default_model_path
 
         if not default_model_path().is_file():
             raise SystemExit(f"no packaged model at {default_model_path()}: pass --model")

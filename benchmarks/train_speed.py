@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vidcolor.train.config import parse_sets, resolve  # noqa: E402
+from vidcolor.machine import cpu_name  # noqa: E402
 from vidcolor.train.model import Trainer  # noqa: E402
 
 RECIPES: dict[str, tuple[str, list[str], dict]] = {
@@ -33,14 +32,6 @@ RECIPES: dict[str, tuple[str, list[str], dict]] = {
     "default, in memory, auto precision": ("default", ["mix={}"], {"in_memory": True}),
     "gpu recipe (128px, b64) on CPU": ("gpu", [], {"in_memory": True}),
 }
-
-
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown"
 
 
 def main() -> None:

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from vidcolor.checkpoint import default_model_path, read_checkpoint, save_checkpoint
-from vidcolor.engine import int8_path, make_engine
+from vidcolor.checkpoint import read_checkpoint, save_checkpoint
+from vidcolor.engine import make_engine
+from vidcolor.modelfiles import default_model_path, int8_path
 from vidcolor.errors import ModelError
 from vidcolor.pipeline import Colorizer
 

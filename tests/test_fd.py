@@ -279,7 +279,7 @@ def test_train_evaluate_by_group_splits_the_pack_validation_set(tmp_path) -> Non
 def test_train_evaluate_scores_each_model_at_each_saturation(tmp_path) -> None:
     """`--saturation S` adds "MODEL @S" rows beside the plain model's: 0 is the gray baseline, 2 has about
     twice the colour."""
-    from vidcolor.checkpoint import default_model_path
+    from vidcolor.modelfiles import default_model_path
     model = default_model_path()
     if not model.is_file():
         pytest.skip("no default model installed")

@@ -325,7 +325,8 @@ def test_frame_lightness_matches_full_resolution_lab():
     converting the full-size gray frame to Lab and resizing, and integer reductions are box means."""
     from vidcolor.color import frame_lightness
     from vidcolor.geometry import resize
-    from vidcolor.yuv import YuvSpec, yuv_to_rgb
+    from vidcolor.colorspec import YuvSpec
+    from vidcolor.yuv import yuv_to_rgb
 
     spec = YuvSpec("bt709", False)
     g = torch.Generator().manual_seed(0)

@@ -26,7 +26,7 @@ from vidcolor.exemplar import match
 from vidcolor.keyframes import carry_grid, propagate
 from vidcolor.media import OutputOptions
 from vidcolor.pipeline import Colorizer
-from vidcolor.preview import preview_frames
+from vidcolor.preview import colorizer_frames, preview_frames
 from vidcolor.references import parse_keyframe, parse_when
 from vidcolor.resume import work_dir
 
@@ -266,7 +266,7 @@ def test_preview_carries_keyframes_with_the_automatic_pixel_format(tmp_path, cli
     image = write_png(tmp_path / "key.png", draw_frame(key, W, H, gray=False, cuts=(28,)))
     colorizer = Colorizer(neutral, device="cpu", render_size=96, keyframes=[f"{key}={image}"],
                           reference_strength=0.0, smoothing="none")
-    _, frames = preview_frames(colorizer, clip, [16.5 / 36])
+    _, frames = preview_frames(colorizer_frames(colorizer), clip, [16.5 / 36])
     seconds, _, coloured = frames[0]
     t = round(seconds * 24)  # the clip's frame index (24 fps)
     assert key < t < 28

@@ -338,7 +338,7 @@ def test_exported_model_runs_a_video(photo_pack, tmp_path, make_video, read_vide
 
 def test_default_model_colours_a_frame():
     """The shipped model loads safely and predicts clearly non-gray colour for a natural-looking scene."""
-    from vidcolor.checkpoint import default_model_path
+    from vidcolor.modelfiles import default_model_path
     from vidcolor.color import rgb_luma, rgb_to_lab
     from vidcolor.colorspec import rgb_frame_spec
     from vidcolor.pipeline import Colorizer

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from vidcolor.media.reader import plane_arrays
-from vidcolor.yuv import LUMA_WEIGHTS, YuvSpec, rgb_to_yuv, to_uint8, yuv_to_rgb
+from vidcolor.colorspec import LUMA_WEIGHTS, YuvSpec
+from vidcolor.yuv import rgb_to_yuv, to_uint8, yuv_to_rgb
 
 SPECS = [YuvSpec(m, full) for m in LUMA_WEIGHTS for full in (False, True)]
 PRIMARIES = torch.tensor([[0, 0, 0], [1, 1, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=torch.float32)

@@ -23,7 +23,7 @@ from vidcolor.checkpoint import load_generator
 from vidcolor.color import frame_lightness, normalize_l, rgb_luma
 from vidcolor.colorspec import rgb_frame_spec
 from vidcolor.controls import RENDER_SIZE
-from vidcolor.engine import INPUT, OUTPUTS, SOURCE_KEY, file_sha256, int8_path
+from vidcolor.modelfiles import INPUT, MULTIPLE_KEY, OUTPUTS, SOURCE_KEY, file_sha256, int8_path
 from vidcolor.errors import VidcolorError
 from vidcolor.files import TempTarget
 from vidcolor.geometry import pad_to_multiple, render_shape
@@ -64,7 +64,7 @@ def export_onnx(net: torch.nn.Module, path: Path, sample: torch.Tensor) -> None:
 
 def quantize_model(model: Path, pack: Path, out: Path | None = None, frames: int = 256,
                    render_size: int = RENDER_SIZE) -> tuple[Path, dict[str, Any]]:
-    """Write `model`'s int8 copy (default: beside it, `engine.int8_path`) calibrated on `frames` frames of
+    """Write `model`'s int8 copy (default: beside it, `modelfiles.int8_path`) calibrated on `frames` frames of
     `pack`'s training split; returns its path and what its metadata records."""
     try:
         import onnx
@@ -90,7 +90,7 @@ def quantize_model(model: Path, pack: Path, out: Path | None = None, frames: int
             x = next(self.items, None)
             return None if x is None else {INPUT: x}
 
-    meta = {SOURCE_KEY: file_sha256(model), "vidcolor_arch": str(info["arch"]),
+    meta = {SOURCE_KEY: file_sha256(model), MULTIPLE_KEY: str(net.size_multiple), "vidcolor_arch": str(info["arch"]),
             "vidcolor_calibration": f"{len(inputs)} frames of {Path(pack).name}'s training split at {render_size} px"}
     with tempfile.TemporaryDirectory() as tmp:
         fp32, prepared, int8 = (Path(tmp) / n for n in ("fp32.onnx", "pre.onnx", "int8.onnx"))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pickle
 import zipfile
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +19,6 @@ from .files import TempTarget
 from .nets import build_generator
 
 FORMAT = "vidcolor-generator-v1"
-DEFAULT_MODEL_NAME = "default.pt"
-
-
-def default_model_path() -> Path:
-    """The model shipped inside the package (vidcolor/weights/)."""
-    return Path(str(resources.files("vidcolor") / "weights" / DEFAULT_MODEL_NAME))
-
-
 def make_checkpoint(generator: nn.Module, arch: str, config: dict[str, Any],
                     meta: dict[str, Any] | None = None, half: bool = False) -> dict[str, Any]:
     state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone()

@@ -1,11 +1,17 @@
 """Which Y'CbCr matrix and range a frame uses: names, luma weights and the rules for untagged input.
 
-Plain data without torch, so probing a file (`vidcolor info`) does not load the tensor maths of `yuv`.
+Plain data without torch, so probing a file (`vidcolor info`) does not load the tensor maths of `yuv`; the
+matrices are numpy, shared by `yuv` (torch) and the preview's torch-free path (`quicklook`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
+
+L_SCALE = 50.0  # the network sees L / L_SCALE - 1 (L* in [0, 100] -> [-1, 1])
+AB_SCALE = 110.0  # and gives ab / AB_SCALE (its tanh's range)
 
 # Luma weights (Kr, Kb) of each matrix; Kg = 1 - Kr - Kb.
 LUMA_WEIGHTS: dict[str, tuple[float, float]] = {
@@ -36,3 +42,28 @@ def rgb_frame_spec(height: int) -> YuvSpec:
     """How an RGB frame (a photo, a decoded clip) gets its luma: the matrix `vidcolor run` would give
     untagged video of that height, full range (so no code value is clipped)."""
     return YuvSpec(untagged_matrix(height), full_range=True)
+
+
+def yuv_matrix(spec: YuvSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(3x3 matrix, offset) from R'G'B' in [0,1] to Y'CbCr code values / 255 under `spec`, in float64."""
+    kr, kb = LUMA_WEIGHTS[spec.matrix]
+    kg = 1.0 - kr - kb
+    ypbpr = np.array([
+        [kr, kg, kb],
+        [-kr / (2 * (1 - kb)), -kg / (2 * (1 - kb)), 0.5],
+        [0.5, -kg / (2 * (1 - kr)), -kb / (2 * (1 - kr))],
+    ])
+    scale, offset = ((255, 255, 255), (0, 128, 128)) if spec.full_range else ((219, 224, 224), (16, 128, 128))
+    return np.array(scale)[:, None] / 255 * ypbpr, np.array(offset, np.float64) / 255
+
+
+def gray_of_luma(spec: YuvSpec) -> tuple[float, float]:
+    """(offset, scale): Y' code values / 255 -> the R' = G' = B' of that luma with neutral chroma is
+    (y - offset) * scale, clamped to [0, 1]."""
+    return (0.0, 1.0) if spec.full_range else (16.0 / 255.0, 255.0 / 219.0)
+
+
+def code_scale(bits: int) -> float:
+    """What n-bit code values are divided by to give code values / 255: 255 x 2^(n-8), so limited-range
+    10-bit Y 64..940 is 16/255..235/255 exactly. (Full-range white at 10 bits, 1023, reads as 1.003.)"""
+    return 255.0 * (1 << (bits - 8))

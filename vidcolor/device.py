@@ -6,20 +6,16 @@ integer planes cross (Y up, Cb/Cr down), pinned and asynchronous on CUDA.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from .colorspec import code_scale
 from .errors import DeviceError
-from .yuv import code_scale
+from .machine import cpu_batch_size
 
-CPU_BATCH_SIZE = 4  # batching beyond this buys nothing on CPU and only holds more frames
-CPU_BATCH_PIXELS = 4 * 1920 * 1080  # at most this many pixels a batch on CPU (4K and 8K: one frame)
 MAX_BATCH_SIZE = 64
 CUDA_MEMORY_SHARE = 0.5  # of the free GPU memory, for the automatic batch size
 
@@ -43,31 +39,6 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def cpu_name() -> str:
-    """The CPU's model name as lscpu shows it (/proc/cpuinfo on Linux), else what the platform says."""
-    import platform
-
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        lines = []
-    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    return names[0] if names else platform.processor() or platform.machine() or "unknown CPU"
-
-
-IO_THREADS = 2  # cores left to the decode and encode threads on a machine of more than SMALL_MACHINE cores
-SMALL_MACHINE = 4
-
-
-def model_threads(cores: int | None = None) -> int:
-    """Torch's threads for the model on CPU. Decoding and encoding run at a lower priority than the model
-    (`stage`), so on a small machine the model gets every core and they fill its gaps: on 2 cores that made a
-    720p `run` 1.27x faster than leaving them one core (docs/benchmarks.md). Larger machines keep IO_THREADS
-    cores for them (not measured: x264 alone can use several)."""
-    cores = cores or os.cpu_count() or 1
-    return cores if cores <= SMALL_MACHINE else cores - IO_THREADS
-
-
 @contextmanager
 def torch_threads(count: int) -> Iterator[None]:
     """Run with `count` intra-op threads, then restore the previous setting."""
@@ -81,7 +52,7 @@ def torch_threads(count: int) -> Iterator[None]:
 
 def upload_luma(planes: Sequence[np.ndarray], device: torch.device, bits: int = 8) -> torch.Tensor:
     """Y planes of `bits` (uint8 or uint16) as one (B,1,H,W) float tensor on `device` (code values / 255,
-    `yuv.code_scale`).
+    `colorspec.code_scale`).
 
     Only Y is uploaded: the source's chroma is never used. On CUDA the planes are stacked
     into pinned memory and copied without blocking.
@@ -106,10 +77,9 @@ def download(x: torch.Tensor) -> np.ndarray:
 def auto_batch_size(device: torch.device, width: int, height: int, render_hw: tuple[int, int],
                     predict: Callable[[torch.Tensor], torch.Tensor]) -> int:
     """On CUDA, as many frames as half the free memory holds, measured with one frame through `predict`;
-    on CPU, at most CPU_BATCH_SIZE frames and CPU_BATCH_PIXELS pixels (8K: 4.7 GiB peak with 4 frames,
-    2.4 GiB with 1)."""
-    if device.type != "cuda":  # full-size chroma maths take ~30 float bytes a pixel: fewer frames when they are huge
-        return max(1, min(CPU_BATCH_SIZE, CPU_BATCH_PIXELS // (width * height)))
+    on CPU, `machine.cpu_batch_size`."""
+    if device.type != "cuda":
+        return cpu_batch_size(width, height)
     torch.cuda.synchronize(device)
     torch.cuda.reset_peak_memory_stats(device)
     before = torch.cuda.memory_allocated(device)

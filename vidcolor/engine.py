@@ -9,7 +9,6 @@ its metadata); otherwise, and on CUDA, torch runs the checkpoint as it is.
 
 from __future__ import annotations
 
-import hashlib
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Protocol
@@ -19,12 +18,8 @@ from torch import nn
 
 from .controls import ENGINES
 from .errors import ModelError
+from .modelfiles import FAST_EXTRA, INPUT, OUTPUTS, file_sha256, int8_path, open_session
 from .nets import for_inference
-
-INT8_SUFFIX = ".int8.onnx"
-SOURCE_KEY = "vidcolor_source_sha256"  # the int8 copy's metadata: which checkpoint file it was made from
-INPUT, OUTPUTS = "L", ("ab", "features")  # the graph's names (`vidcolor.train.quantize` exports them)
-FAST_EXTRA = "pip install 'vidcolor[fast]'"
 
 
 class Engine(Protocol):
@@ -51,24 +46,12 @@ class TorchEngine:
 
 
 class OnnxEngine:
-    """An int8 copy in ONNX Runtime on the CPU, `threads` intra-op threads that sleep rather than spin when
-    idle, so that between batches the cores go to decoding and encoding: a 720p run 1.09x faster than spinning."""
+    """An int8 copy in ONNX Runtime on the CPU (`modelfiles.open_session`)."""
 
     name = "onnxruntime int8"
 
     def __init__(self, path: Path, source_sha256: str, features: bool, threads: int, size_multiple: int):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # noqa: BLE001 - ONNX Runtime's own errors: any unreadable file is one line
-            raise ModelError(f"{path.name} cannot be read by ONNX Runtime: {str(exc).splitlines()[0][:160]}") from exc
-        if self.session.get_modelmeta().custom_metadata_map.get(SOURCE_KEY) != source_sha256:
-            raise ModelError(f"{path.name} was made from other weights (run `vidcolor train quantize` again)")
+        self.session = open_session(path, source_sha256, threads)
         self.features = features
         self.size_multiple = size_multiple
         self.path = path
@@ -76,15 +59,6 @@ class OnnxEngine:
     def __call__(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         ab, features = self.session.run(list(OUTPUTS), {INPUT: x.float().contiguous().numpy()})
         return (torch.from_numpy(ab), torch.from_numpy(features)) if self.features else torch.from_numpy(ab)
-
-
-def int8_path(model: Path) -> Path:
-    """Where a checkpoint's int8 copy lives: beside it, `default.pt` -> `default.int8.onnx`."""
-    return model.with_name(model.name.removesuffix(".pt") + INT8_SUFFIX)
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def onnx_unusable(model: Path, device: torch.device) -> str | None:

@@ -1,12 +1,15 @@
 """Frame sizes for the model: the render size, resizing and padding to the network's multiple.
 
-Pure tensor functions shared by the pipeline, the L* helpers (`color`) and evaluation.
+Pure tensor functions shared by the pipeline, the L* helpers (`color`) and evaluation. Torch is imported where
+it is used, so that `render_shape` costs nothing to the torch-free preview (`quicklook`).
 """
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 
 def render_shape(height: int, width: int, short_side: int) -> tuple[int, int]:
@@ -21,6 +24,8 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     Exact integer reductions (4:2:0 luma to chroma size) are box averages, several times
     cheaper than torch's antialiased filter on CPU.
     """
+    import torch.nn.functional as F
+
     (H, W), (h, w) = x.shape[-2:], size
     if (H, W) == (h, w):
         return x
@@ -29,10 +34,18 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
 
 
+def padding(height: int, width: int, multiple: int) -> tuple[int, int, bool]:
+    """Rows and columns to add at the bottom and right to reach a multiple of `multiple`, and whether to
+    reflect (where the image is big enough) rather than repeat the edge."""
+    ph, pw = -height % multiple, -width % multiple
+    return ph, pw, ph < height and pw < width
+
+
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad right and bottom up to a multiple of `multiple` (reflect where the image is big enough)."""
-    h, w = x.shape[-2:]
-    ph, pw = -h % multiple, -w % multiple
+    """Pad right and bottom up to a multiple of `multiple` (`padding`)."""
+    import torch.nn.functional as F
+
+    ph, pw, reflect = padding(*x.shape[-2:], multiple)
     if not ph and not pw:
         return x
-    return F.pad(x, (0, pw, 0, ph), mode="reflect" if ph < h and pw < w else "replicate")
+    return F.pad(x, (0, pw, 0, ph), mode="reflect" if reflect else "replicate")

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import torch
 
-L_SCALE = 50.0
-AB_SCALE = 110.0
+from .colorspec import AB_SCALE, L_SCALE
 
 _RGB_TO_XYZ = ((0.412453, 0.357580, 0.180423),
                (0.212671, 0.715160, 0.072169),

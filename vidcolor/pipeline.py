@@ -18,12 +18,14 @@ from typing import Any
 
 import torch
 
-from .checkpoint import default_model_path, load_generator
+from .checkpoint import load_generator
 from .color import denormalize_ab, frame_lightness, normalize_l, rgb_luma
 from .controls import (DEFAULT_SATURATION, DEFAULT_SMOOTHING, DEVICE, ENGINE, REFERENCE_STRENGTH, RENDER_SIZE,
                        SEGMENT_SECONDS, check_saturation)
-from .device import auto_batch_size, download, model_threads, resolve_device, torch_threads, upload_luma
+from .device import auto_batch_size, download, resolve_device, torch_threads, upload_luma
+from .machine import model_threads
 from .engine import make_engine
+from .modelfiles import default_model_path
 from .errors import ModelError
 from .finish import Finisher, Work, chroma_from_lab
 from .geometry import pad_to_multiple, render_shape

@@ -2,28 +2,29 @@
 
 For each of N positions it seeks to the keyframe before it, decodes forward to the frame there, and colours
 that frame alone through `run`'s own stages (model, references, saturation, people, keyframes and hints carried),
-so a sheet takes seconds whatever the film's length. What it leaves out: temporal smoothing, which needs the
-frames before (`run` steadies colour over time; a single frame shows the model's own prediction).
+so a sheet takes seconds whatever the film's length; with only the model to run, without importing torch
+(`quicklook`). What it leaves out: temporal smoothing, which needs the frames before (`run` steadies colour over
+time; a single frame shows the model's own prediction).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from .color import rgb_luma
-from .colorspec import YuvSpec, rgb_frame_spec
+from .colorspec import YuvSpec, code_scale, yuv_matrix
 from .controls import PIX_FMT
 from .errors import InputError, OutputError
-from .geometry import resize
 from .media import Frame, VideoInfo, VideoReader, probe
-from .yuv import code_scale, to_uint8, yuv_to_rgb
 
 if TYPE_CHECKING:
     from .pipeline import Colorizer
+
+# (source, video, its frames, working pixel format) -> the frames coloured, each alone
+FrameColourer = Callable[[Path, VideoInfo, list[Frame], str], list[Frame]]
 
 PANEL_WIDTH = 480  # px of each panel (gray, colour); the height follows the displayed aspect
 LABEL_HEIGHT = 22  # px of the band above each row that holds its time and frame number
@@ -36,12 +37,17 @@ def sample_fractions(count: int) -> list[float]:
     return [(i + 0.5) / count for i in range(count)]
 
 
-def preview_frames(colorizer: Colorizer, source: Path, fractions: list[float], pix_fmt: str = PIX_FMT
+def colorizer_frames(colorizer: Colorizer) -> FrameColourer:
+    """Frames coloured by `run`'s stages (`Colorizer.colour_frames`), keyframes' and hints' colours carried."""
+    return lambda source, video, frames, pix_fmt: colorizer.colour_frames(
+        frames, video, colorizer.user_tracks(source, video, pix_fmt))
+
+
+def preview_frames(colour: FrameColourer, source: Path, fractions: list[float], pix_fmt: str = PIX_FMT
                    ) -> tuple[VideoInfo, list[tuple[float, Frame, Frame]]]:
     """(seconds from the first frame, source frame, coloured frame) at each fraction of the duration: a seek
-    to the keyframe before it and a decode forward to it, then the frame coloured alone (`Colorizer.colour_frames`)."""
+    to the keyframe before it and a decode forward to it, then the frames coloured, each alone, by `colour`."""
     video = probe(source).video
-    carried = colorizer.user_tracks(source, video, pix_fmt)
     first = frame_at(source, video, pix_fmt, None)
     if first is None:
         raise InputError(f"no video frame could be decoded from {source}")
@@ -49,7 +55,7 @@ def preview_frames(colorizer: Colorizer, source: Path, fractions: list[float], p
     for fraction in fractions:
         target = first.pts + round(max(0.0, fraction * (video.duration or 0.0)) / video.time_base)
         frames.append(frame_at(source, video, pix_fmt, target) or first)
-    coloured = colorizer.colour_frames(frames, video, carried)  # each alone, in the model's batches
+    coloured = colour(source, video, frames, pix_fmt)
     return video, [(float((f.pts - first.pts) * video.time_base), f, c) for f, c in zip(frames, coloured)]
 
 
@@ -65,14 +71,19 @@ def frame_at(source: Path, video: VideoInfo, pix_fmt: str, start_pts: int | None
 
 def frame_rgb(frame: Frame, spec: YuvSpec, gray: bool = False) -> np.ndarray:
     """(H,W,3) uint8 RGB of a frame's planes; `gray`: with neutral chroma (what the B&W source shows)."""
+    import cv2
+
     scale = code_scale(frame.bits)
-    y = torch.from_numpy(frame.planes[0].astype(np.float32))[None, None] / scale
+    y = frame.planes[0].astype(np.float32) / scale
     if gray:
-        chroma = torch.full((1, 2, *y.shape[-2:]), 128 / 255.0)
-    else:
-        chroma = torch.stack([torch.from_numpy(p.astype(np.float32)) for p in frame.planes[1:3]])[None] / scale
-        chroma = resize(chroma, tuple(y.shape[-2:]))
-    return to_uint8(yuv_to_rgb(torch.cat([y, chroma], 1), spec)[0]).permute(1, 2, 0).numpy()
+        cb = cr = np.full_like(y, 128 / 255.0)
+    else:  # chroma upsampled bilinearly, as `geometry.resize` does
+        cb, cr = (cv2.resize(p.astype(np.float32) / scale, y.shape[::-1], interpolation=cv2.INTER_LINEAR)
+                  for p in frame.planes[1:3])
+    matrix, offset = yuv_matrix(spec)
+    inverse = np.linalg.inv(matrix)
+    rgb = (cv2.merge([y, cb, cr]) - offset.astype(np.float32)) @ inverse.T.astype(np.float32)
+    return np.rint(np.clip(rgb, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
 def timestamp(seconds: float) -> str:
@@ -99,36 +110,54 @@ def contact_sheet(rows: list[tuple[str, np.ndarray, np.ndarray]], aspect: float)
     return sheet
 
 
-def write_preview(colorizer: Colorizer, source: Path, target: Path, count: int, overwrite: bool = False,
-                  pix_fmt: str = PIX_FMT) -> int:
-    """Write the sheet of `count` frames of `source` to `target` (PNG, JPEG, ...); returns the panels' rows.
-    A video with fewer frames than `count` gives one row per frame it has."""
-    from .media import STILL_EXTENSIONS, check_paths, is_still, read_still, write_still
+def check_target(source: Path, target: Path, overwrite: bool) -> None:
+    """Before any work: the sheet is a picture, and neither overwrites the source nor (without `overwrite`)
+    an existing file."""
+    from .media import STILL_EXTENSIONS, check_paths
 
     if target.suffix.lower() not in STILL_EXTENSIONS:
         raise OutputError(f"a preview is a picture: name it .png or .jpg, not {target.name}")
     check_paths(source, target, overwrite)
-    if is_still(source):
-        still = read_still(source)
-        rgb = torch.from_numpy(still.rgb).permute(2, 0, 1)[None]
-        colour = to_uint8(colorizer.colorize(rgb)[0]).permute(1, 2, 0).numpy()
-        luma = rgb_luma(rgb, rgb_frame_spec(rgb.shape[-2]))[0]  # the Y' that colorize keeps
-        rows = [(source.name, to_uint8(luma.expand(3, -1, -1)).permute(1, 2, 0).numpy(), colour)]
-        aspect = still.rgb.shape[1] / still.rgb.shape[0]
-    else:
-        video, frames = preview_frames(colorizer, source, sample_fractions(count), pix_fmt)
-        spec = video.color.yuv_spec
-        seen: set[int] = set()
-        rows = []
-        for seconds, src, coloured in frames:
-            if src.pts in seen:  # a short video: fewer distinct frames than asked for
-                continue
-            seen.add(src.pts)
-            index = round(seconds * float(video.fps)) if video.fps else None
-            label = f"{timestamp(seconds)}" + (f"  frame {index}" if index is not None else "")
-            rows.append((label, frame_rgb(src, spec, gray=True), frame_rgb(coloured, spec)))
-        sar = float(video.sample_aspect_ratio) if video.sample_aspect_ratio else 1.0
-        aspect = video.width * sar / video.height
-    write_still(target, contact_sheet(rows, aspect).astype(np.float32) / 255.0, np.dtype(np.uint8), None)
+
+
+def write_preview(colour: FrameColourer, source: Path, target: Path, count: int, pix_fmt: str = PIX_FMT) -> int:
+    """Write the sheet of `count` frames of the video `source`, coloured by `colour`, to `target` (PNG, JPEG,
+    ...; `check_target` first); returns its rows. A video with fewer frames than `count` gives one row per frame."""
+    video, frames = preview_frames(colour, source, sample_fractions(count), pix_fmt)
+    spec = video.color.yuv_spec
+    seen: set[int] = set()
+    rows = []
+    for seconds, src, coloured in frames:
+        if src.pts in seen:  # a short video: fewer distinct frames than asked for
+            continue
+        seen.add(src.pts)
+        index = round(seconds * float(video.fps)) if video.fps else None
+        label = f"{timestamp(seconds)}" + (f"  frame {index}" if index is not None else "")
+        rows.append((label, frame_rgb(src, spec, gray=True), frame_rgb(coloured, spec)))
+    sar = float(video.sample_aspect_ratio) if video.sample_aspect_ratio else 1.0
+    save_sheet(target, rows, video.width * sar / video.height)
     return len(rows)
 
+
+def write_still_preview(colorizer: Colorizer, source: Path, target: Path) -> int:
+    """The sheet of a photo: its luma beside its colours (`Colorizer.colorize`); one row."""
+    import torch
+
+    from .color import rgb_luma
+    from .colorspec import rgb_frame_spec
+    from .media import read_still
+    from .yuv import to_uint8
+
+    still = read_still(source)
+    rgb = torch.from_numpy(still.rgb).permute(2, 0, 1)[None]
+    colour = to_uint8(colorizer.colorize(rgb)[0]).permute(1, 2, 0).numpy()
+    luma = rgb_luma(rgb, rgb_frame_spec(rgb.shape[-2]))[0]  # the Y' that colorize keeps
+    gray = to_uint8(luma.expand(3, -1, -1)).permute(1, 2, 0).numpy()
+    save_sheet(target, [(source.name, gray, colour)], still.rgb.shape[1] / still.rgb.shape[0])
+    return 1
+
+
+def save_sheet(target: Path, rows: list[tuple[str, np.ndarray, np.ndarray]], aspect: float) -> None:
+    from .media import write_still
+
+    write_still(target, contact_sheet(rows, aspect).astype(np.float32) / 255.0, np.dtype(np.uint8), None)

@@ -52,7 +52,7 @@ def system_rows(model: Path | None, device: str, engine: str) -> list[tuple[str,
     import av
     import torch
 
-    from ..device import cpu_name
+    from ..machine import cpu_name
     from ..pipeline import Colorizer
 
     def version(name: str) -> str:
@@ -138,12 +138,23 @@ def execute_run(jobs: list[Job], colorizer_args: dict[str, Any], options: Output
 def execute_preview(source: Path, target: Path, count: int, overwrite: bool, pix_fmt: str,
                     colorizer_args: dict[str, Any]) -> None:
     """`vidcolor preview`: the sheet, then one line saying where it is."""
-    from ..pipeline import Colorizer
-    from ..preview import write_preview
+    from ..preview import check_target, colorizer_frames, write_preview, write_still_preview
+    from ..quicklook import quick_look
 
     if not source.is_file() and not is_pattern(source):
         raise VidcolorError(f"no such file: {source}")
-    rows = write_preview(Colorizer(**colorizer_args), source, target, count, overwrite, pix_fmt)
+    check_target(source, target, overwrite)
+    if is_still(source):
+        from ..pipeline import Colorizer
+
+        rows = write_still_preview(Colorizer(**colorizer_args), source, target)
+    else:  # only the model to run: no torch at all (`quicklook`)
+        colour = quick_look(colorizer_args)
+        if colour is None:
+            from ..pipeline import Colorizer
+
+            colour = colorizer_frames(Colorizer(**colorizer_args))
+        rows = write_preview(colour, source, target, count, pix_fmt)
     click.echo(f"{target}: {rows} frame{'s' if rows != 1 else ''}, gray | colour"
                + (f" (the video has only {rows})" if rows < count and source.suffix else ""))
     if colorizer_args.get("smoothing", "none") != "none" and not is_still(source):
