@@ -105,3 +105,54 @@ def test_device_auto_takes_the_torch_free_path_only_where_no_gpu_can_be(monkeypa
     assert isinstance(quick_look({**PLAIN, "device": "auto"}), QuickLook)
     monkeypatch.setattr(quicklook, "gpu_possible", lambda: True)
     assert quick_look({**PLAIN, "device": "auto"}) is None
+
+
+def film_with_gop(path: Path, frames: int, gop: int) -> Path:
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=24, options={
+            "preset": "ultrafast", "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0"})
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        for i in range(frames):
+            y = np.full((64, 96), 16 + 3 * i, np.uint8)
+            frame = av.VideoFrame.from_ndarray(np.concatenate([y, np.full((64, 96), 128, np.uint8)])[:96], "yuv420p")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+@pytest.mark.parametrize("gop", [250, 30])
+def test_the_seeker_gives_a_seeks_frames_decoding_on_where_no_keyframe_lies_between(tmp_path, monkeypatch, gop):
+    import av
+
+    from vidcolor import preview
+    from vidcolor.media import probe
+    from vidcolor.preview import FrameSeeker, frame_at
+
+    film = film_with_gop(tmp_path / "film.mp4", 60, gop)
+    with av.open(str(film)) as container:
+        keyframes = sorted(p.pts for p in container.demux(video=0) if p.is_keyframe)
+    assert len(keyframes) == (1 if gop > 60 else 2)
+    video = probe(film).video
+    first = frame_at(film, video, "yuv420p", None)
+    targets = [first.pts + round(f * video.duration / video.time_base) for f in sample_fractions(6)]
+    expected = [frame_at(film, video, "yuv420p", t) for t in targets]
+    opened = []
+
+    def reader(*args, **kwargs):
+        opened.append(kwargs.get("start_pts"))
+        return preview_reader(*args, **kwargs)
+
+    preview_reader = preview.VideoReader
+    monkeypatch.setattr(preview, "VideoReader", reader)
+    seeker = FrameSeeker(film, video, "yuv420p")
+    try:
+        assert seeker.at(None).pts == first.pts
+        got = [seeker.at(t) for t in targets]
+    finally:
+        seeker.close()
+    for a, b in zip(got, expected):
+        assert a.pts == b.pts and all(np.array_equal(x, y) for x, y in zip(a.planes, b.planes))
+    past = [t for t in targets if t >= keyframes[-1]]
+    assert opened == [None] + ([past[0]] if len(keyframes) > 1 else [])  # one seek: to the first past the keyframe

@@ -9,7 +9,7 @@ time; a single frame shows the model's own prediction).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +18,7 @@ import numpy as np
 from .colorspec import YuvSpec, code_scale, yuv_matrix
 from .controls import PIX_FMT
 from .errors import InputError, OutputError
-from .media import Frame, VideoInfo, VideoReader, probe
+from .media import Frame, KeyframeFinder, VideoInfo, VideoReader, probe
 
 if TYPE_CHECKING:
     from .pipeline import Colorizer
@@ -48,15 +48,56 @@ def preview_frames(colour: FrameColourer, source: Path, fractions: list[float], 
     """(seconds from the first frame, source frame, coloured frame) at each fraction of the duration: a seek
     to the keyframe before it and a decode forward to it, then the frames coloured, each alone, by `colour`."""
     video = probe(source).video
-    first = frame_at(source, video, pix_fmt, None)
-    if first is None:
-        raise InputError(f"no video frame could be decoded from {source}")
-    frames = []
-    for fraction in fractions:
-        target = first.pts + round(max(0.0, fraction * (video.duration or 0.0)) / video.time_base)
-        frames.append(frame_at(source, video, pix_fmt, target) or first)
+    seeker = FrameSeeker(source, video, pix_fmt)
+    try:
+        first = seeker.at(None)
+        if first is None:
+            raise InputError(f"no video frame could be decoded from {source}")
+        frames = []
+        for fraction in sorted(fractions):
+            target = first.pts + round(max(0.0, fraction * (video.duration or 0.0)) / video.time_base)
+            frames.append(seeker.at(target) or first)
+    finally:
+        seeker.close()
     coloured = colour(source, video, frames, pix_fmt)
     return video, [(float((f.pts - first.pts) * video.time_base), f, c) for f, c in zip(frames, coloured)]
+
+
+class FrameSeeker:
+    """Frames at rising timestamps, each reached the cheaper way: decoding on from the last one where the keyframe
+    a seek would land on is no later than it (a film with few keyframes: a 10-second clip with one decodes each
+    frame once instead of from the start for every position), else a seek to the keyframe before it."""
+
+    def __init__(self, source: Path, video: VideoInfo, pix_fmt: str):
+        self.source, self.video, self.pix_fmt = source, video, pix_fmt
+        self.keyframes = KeyframeFinder(source, video)
+        self.reader: VideoReader | None = None
+        self.frames: Iterator[Frame] = iter(())
+        self.last: Frame | None = None
+
+    def at(self, pts: int | None) -> Frame | None:
+        """The first frame at or after `pts` (None: the film's first), or None past the end."""
+        if self.last is not None and pts is not None and pts <= self.last.pts:
+            return self.last  # rising timestamps: no frame lies between the last one's target and it
+        keyframe = None if pts is None or self.last is None else self.keyframes.before(pts)
+        if self.reader is not None and keyframe is not None and self.last is not None and keyframe <= self.last.pts:
+            self.reader.skip_to(pts)
+        else:
+            self.close_reader()
+            self.reader = VideoReader(self.source, self.video, self.pix_fmt, batch_size=1, start_pts=pts)
+            self.reader.start()
+            self.frames = (f for batch in self.reader for f in batch)
+        self.last = next((f for f in self.frames if pts is None or f.pts >= pts), None)
+        return self.last
+
+    def close_reader(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
+
+    def close(self) -> None:
+        self.close_reader()
+        self.keyframes.close()
 
 
 def frame_at(source: Path, video: VideoInfo, pix_fmt: str, start_pts: int | None) -> Frame | None:

@@ -13,7 +13,7 @@ from .formats import chroma_stride, codec_table, resolve_pix_fmt
 from .keep import CHAPTER_FORMATS, OutputPlan, add_lossless_audio, content_tags, stream_tags
 from .plan import check_video_target, output_plan
 from .probe import FIELD_ORDER_NAMES, ColorTags, MediaInfo, StreamInfo, VideoInfo, open_input, probe
-from .reader import Frame, VideoReader, plane_arrays, to_planar
+from .reader import Frame, KeyframeFinder, VideoReader, plane_arrays, to_planar
 from .sequence import VIDEO_START_NUMBER, find, folder_pattern, is_pattern, output_exists, write_frames
 from .sidedata import FRAME_SIDE_DATA, not_carried
 from .still import (STILL_EXTENSIONS, check_still_target, is_still, metadata_note, output_dtype, read_still,
@@ -24,8 +24,9 @@ from .writer import (STILL_SUFFIXES, OutputOptions, VideoWriter, check_frame_siz
 
 __all__ = [
     "CHAPTER_FORMATS", "FIELD_ORDER_NAMES", "FRAME_SIDE_DATA", "RGB_EXACT", "STILL_EXTENSIONS", "STILL_SUFFIXES",
-    "VIDEO_START_NUMBER", "ColorTags", "Frame", "MediaInfo", "OutputOptions", "OutputPlan", "StreamInfo", "VideoInfo",
-    "VideoReader", "VideoWriter", "add_lossless_audio", "check_frame_size", "check_options", "check_paths",
+    "VIDEO_START_NUMBER", "ColorTags", "Frame", "KeyframeFinder", "MediaInfo", "OutputOptions", "OutputPlan",
+    "StreamInfo", "VideoInfo", "VideoReader", "VideoWriter", "add_lossless_audio", "check_frame_size", "check_options",
+    "check_paths",
     "check_still_target", "check_video_target", "chroma_stride", "codec_table", "content_tags", "find",
     "folder_pattern", "is_pattern", "is_still", "metadata_note", "not_carried", "open_input", "output_dtype",
     "output_exists", "output_name", "output_plan", "plane_arrays", "probe", "read_still", "resolve_pix_fmt",

@@ -38,6 +38,26 @@ class Frame:
     bits: int = 8  # bits per sample of the planes (the working pixel format's)
 
 
+class KeyframeFinder:
+    """Where a seek to a timestamp would land: the keyframe at or before it, found by the demuxer alone (no
+    decoding), in a container of its own, so that a reader can tell whether decoding on beats seeking."""
+
+    def __init__(self, path: Path, video: VideoInfo):
+        self.container = open_input(path, video.fps)
+        self.stream = self.container.streams[video.index]
+
+    def before(self, pts: int) -> int | None:
+        """The pts of the keyframe a seek to `pts` lands on; None where the file cannot say (not seekable)."""
+        try:
+            self.container.seek(pts, backward=True, stream=self.stream)
+            return next((p.pts for p in self.container.demux(self.stream) if p.pts is not None), None)
+        except av.FFmpegError:
+            return None
+
+    def close(self) -> None:
+        self.container.close()
+
+
 def plane_arrays(frame: av.VideoFrame) -> tuple[np.ndarray, ...]:
     """Zero-copy views of a planar frame's planes, without the line padding: uint8 at 8 bits, uint16
     (native little-endian `..le` formats) above."""
@@ -86,6 +106,11 @@ class VideoReader:
 
     def start(self) -> None:
         self._source.start()
+
+    def skip_to(self, pts: int) -> None:
+        """Drop the frames before `pts` from here on, without converting them (a preview decoding on to its next
+        frame); frames already queued still come."""
+        self.start_pts = pts
 
     def __iter__(self) -> Iterator[list[Frame]]:
         return iter(self._source)
