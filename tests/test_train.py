@@ -336,6 +336,40 @@ def test_exported_model_runs_a_video(photo_pack, tmp_path, make_video, read_vide
     assert len(read_video(out).pts) == 6
 
 
+def test_export_writes_the_int8_copy_run_takes_unless_told_not_to(photo_pack, tmp_path):
+    """`train export` quantizes on the run's own pack, so a user's model is as fast on a CPU as the shipped one."""
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    import hashlib
+    import shutil
+
+    from click.testing import CliRunner
+
+    from vidcolor.modelfiles import SOURCE_KEY, int8_path
+    from vidcolor.pipeline import Colorizer
+    from vidcolor.train.cli import train as train_cli
+
+    pack = tmp_path / "pack"
+    shutil.copytree(photo_pack, pack)
+    run = tmp_path / "run"
+    fit(Trainer(cfg_for(pack, run, steps=2, pretrain_steps=2), torch.device("cpu")), run, log=lambda _m: None)
+    result = CliRunner().invoke(train_cli, ["export", str(run), "-o", str(tmp_path / "mine.pt")])
+    assert result.exit_code == 0, result.output
+    copy = int8_path(tmp_path / "mine.pt")
+    assert copy.is_file() and f"wrote {copy}" in result.output
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(copy)).metadata_props}
+    assert meta[SOURCE_KEY] == hashlib.sha256((tmp_path / "mine.pt").read_bytes()).hexdigest()
+    assert Colorizer(tmp_path / "mine.pt", device="cpu").engine.name == "onnxruntime int8"
+    result = CliRunner().invoke(train_cli, ["export", str(run), "-o", str(tmp_path / "plain.pt"), "--no-int8"])
+    assert result.exit_code == 0 and not int8_path(tmp_path / "plain.pt").exists()
+    shutil.rmtree(pack)  # the pack moved away: the model is still written, with a note on how to quantize later
+    result = CliRunner().invoke(train_cli, ["export", str(run), "-o", str(tmp_path / "later.pt")])
+    assert result.exit_code == 0 and (tmp_path / "later.pt").is_file() and not int8_path(tmp_path / "later.pt").exists()
+    assert "no int8 copy: the run's pack is not found" in result.output and "train quantize" in result.output
+
+
 def test_default_model_colours_a_frame():
     """The shipped model loads safely and predicts clearly non-gray colour for a natural-looking scene."""
     from vidcolor.modelfiles import default_model_path

@@ -75,3 +75,9 @@ def export_run(run: Path, out: Path, half: bool = True, pick: str = "last") -> t
     if row and "averaged_steps" not in meta:  # an average's own validation is not the last step's
         meta["validation"] = {k: v for k, v in row.items() if ":" not in k}
     return save_checkpoint(out, net, cfg.arch, cfg.generator_config(), meta, half=half), meta
+
+
+def run_pack(run: Path) -> Path | None:
+    """The pack RUN trained on, where it is still found (None: moved or deleted)."""
+    data = TrainConfig(**load_state(run)["config"]).data
+    return Path(data) if data and Path(data).exists() else None
