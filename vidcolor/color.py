@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from .geometry import resize
-from .colorspec import YuvSpec, rgb_frame_spec
+from .colorspec import YuvSpec, lightness_curve, rgb_frame_spec
 from .yuv import luma_to_gray, rgb_to_yuv
 from .lab import (AB_SCALE, L_SCALE, denormalize_ab, denormalize_l, join_lab, lab_to_rgb, normalize_ab,  # noqa: F401
                   normalize_l, rgb_to_lab)
@@ -21,10 +21,7 @@ def gray_lightness(v: torch.Tensor) -> torch.Tensor:
     The same maths as `rgb_to_lab` (sRGB transfer, D65, whose Y row sums to 1) on one channel:
     a B&W frame's L* needs only its luma, without building RGB or the X and Z rows.
     """
-    v = v.float().clamp(0.0, 1.0)
-    linear = torch.where(v > 0.04045, ((v + 0.055) / 1.055).pow(2.4), v / 12.92)
-    f = torch.where(linear > 0.008856, linear.clamp(min=0.008856).pow(1 / 3.0), 7.787 * linear + 4.0 / 29.0)
-    return 116.0 * f - 16.0
+    return lightness_curve(v.float().clamp(0.0, 1.0), torch.where)
 
 
 def luma_lightness(y: torch.Tensor, size: tuple[int, int], spec: YuvSpec) -> torch.Tensor:
@@ -48,11 +45,6 @@ def frame_lightness(y: torch.Tensor, render_hw: tuple[int, int], chroma_hw: tupl
     y_chroma = resize(y, chroma_hw)
     fits = render_hw[0] <= chroma_hw[0] and render_hw[1] <= chroma_hw[1]
     return luma_lightness(y_chroma if fits else y, render_hw, spec), luma_lightness(y_chroma, chroma_hw, spec)
-
-
-
-
-
 
 
 def rgb_luma(rgb: torch.Tensor, spec: YuvSpec) -> torch.Tensor:

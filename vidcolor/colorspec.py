@@ -67,3 +67,12 @@ def code_scale(bits: int) -> float:
     """What n-bit code values are divided by to give code values / 255: 255 x 2^(n-8), so limited-range
     10-bit Y 64..940 is 16/255..235/255 exactly. (Full-range white at 10 bits, 1023, reads as 1.003.)"""
     return 255.0 * (1 << (bits - 8))
+
+
+def lightness_curve(v, where):
+    """L* of the gray R' = G' = B' = v (v already clamped to [0, 1]): the sRGB transfer, then CIE L* (D65, whose
+    Y row sums to 1). Plain arithmetic on a torch tensor or a numpy array alike (`where`: torch.where or
+    numpy.where), so the pipeline (`color.gray_lightness`) and the torch-free preview share one definition."""
+    linear = where(v > 0.04045, ((v + 0.055) / 1.055) ** 2.4, v / 12.92)
+    f = where(linear > 0.008856, linear.clip(min=0.008856) ** (1 / 3.0), 7.787 * linear + 4.0 / 29.0)
+    return 116.0 * f - 16.0

@@ -6,7 +6,10 @@ it is used, so that `render_shape` costs nothing to the torch-free preview (`qui
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 if TYPE_CHECKING:
     import torch
@@ -18,6 +21,12 @@ def render_shape(height: int, width: int, short_side: int) -> tuple[int, int]:
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
+def box_factor(shape: tuple[int, int], size: tuple[int, int]) -> int | None:
+    """The factor when `size` is `shape` reduced by one integer on both axes (4:2:0 luma to chroma size), else None."""
+    (H, W), (h, w) = shape, size
+    return H // h if h < H and H % h == 0 and W % w == 0 and H // h == W // w else None
+
+
 def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Antialiased bilinear resize of a (B,C,H,W) float batch; a no-op at the same size.
 
@@ -26,12 +35,38 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """
     import torch.nn.functional as F
 
-    (H, W), (h, w) = x.shape[-2:], size
-    if (H, W) == (h, w):
+    if tuple(x.shape[-2:]) == tuple(size):
         return x
-    if h < H and H % h == 0 and W % w == 0 and H // h == W // w:
-        return F.avg_pool2d(x, H // h)
+    factor = box_factor(tuple(x.shape[-2:]), size)
+    if factor:
+        return F.avg_pool2d(x, factor)
     return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+
+
+@lru_cache(maxsize=32)
+def antialias_weights(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) weights of torch's antialiased bilinear filter along one axis (align_corners=False): a
+    triangle as wide as the reduction, plain bilinear when enlarging; each row sums to 1."""
+    scale = n_in / n_out
+    support, step = (scale, 1.0 / scale) if scale >= 1.0 else (1.0, 1.0)
+    weights = np.zeros((n_out, n_in), np.float64)
+    for i in range(n_out):
+        center = scale * (i + 0.5)
+        lo, hi = max(int(center - support + 0.5), 0), min(int(center + support + 0.5), n_in)
+        taps = np.clip(1.0 - np.abs((np.arange(lo, hi) - center + 0.5) * step), 0.0, None)
+        weights[i, lo:hi] = taps / taps.sum()
+    return weights.astype(np.float32)
+
+
+def resize_plane(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`resize` of one float32 (H,W) plane in numpy, for the torch-free preview: the same box average or the
+    same filter weights (`antialias_weights`), equal to torch's to float rounding."""
+    if x.shape == tuple(size):
+        return x
+    factor = box_factor(x.shape, size)
+    if factor:
+        return x.reshape(size[0], factor, size[1], factor).mean(axis=(1, 3), dtype=np.float32)
+    return antialias_weights(x.shape[0], size[0]) @ x @ antialias_weights(x.shape[1], size[1]).T
 
 
 def padding(height: int, width: int, multiple: int) -> tuple[int, int, bool]:

@@ -6,12 +6,13 @@ Torch-free so that `vidcolor info` and the torch-free preview (`quicklook`) can 
 from __future__ import annotations
 
 import os
+import sys
 from importlib import metadata
 from pathlib import Path
 
 CPU_BATCH_SIZE = 4  # batching beyond this buys nothing on CPU and only holds more frames
 CPU_BATCH_PIXELS = 4 * 1920 * 1080  # at most this many pixels a batch on CPU (4K and 8K: one frame)
-GPU_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/kfd")  # NVIDIA's, and ROCm's
+GPU_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/kfd", "/dev/dxg")  # NVIDIA, ROCm, WSL2
 
 
 def cpu_name() -> str:
@@ -31,10 +32,10 @@ SMALL_MACHINE = 4
 
 
 def model_threads(cores: int | None = None) -> int:
-    """Torch's threads for the model on CPU. Decoding and encoding run at a lower priority than the model
-    (`stage`), so on a small machine the model gets every core and they fill its gaps: on 2 cores that made a
-    720p `run` 1.27x faster than leaving them one core (docs/benchmarks.md). Larger machines keep IO_THREADS
-    cores for them (not measured: x264 alone can use several)."""
+    """The model's threads on CPU (torch's or ONNX Runtime's). Decoding and encoding run at a lower priority
+    than the model (`stage`), so on a small machine the model gets every core and they fill its gaps: on 2 cores
+    that made a 720p `run` 1.27x faster than leaving them one core (docs/benchmarks.md). Larger machines keep
+    IO_THREADS cores for them (not measured: x264 alone can use several)."""
     cores = cores or os.cpu_count() or 1
     return cores if cores <= SMALL_MACHINE else cores - IO_THREADS
 
@@ -47,10 +48,13 @@ def cpu_batch_size(width: int, height: int) -> int:
 
 def gpu_possible() -> bool:
     """Whether torch's "auto" device could be a GPU here, answered without importing torch: never with a CPU
-    build of torch (its version ends in +cpu), otherwise whenever a GPU driver is loaded."""
+    build of torch (its version ends in +cpu) or on macOS (no CUDA there); on Linux where a GPU driver is
+    loaded (NVIDIA's, ROCm's, WSL2's); elsewhere (Windows) whenever the build may have CUDA."""
     try:
         if metadata.version("torch").endswith("+cpu"):
             return False
     except metadata.PackageNotFoundError:
         return False
-    return any(Path(f).exists() for f in GPU_DRIVER_FILES)
+    if sys.platform == "darwin":
+        return False
+    return sys.platform != "linux" or any(Path(f).exists() for f in GPU_DRIVER_FILES)

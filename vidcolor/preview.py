@@ -18,6 +18,7 @@ import numpy as np
 from .colorspec import YuvSpec, code_scale, yuv_matrix
 from .controls import PIX_FMT
 from .errors import InputError, OutputError
+from .geometry import resize_plane
 from .media import Frame, KeyframeFinder, VideoInfo, VideoReader, probe
 
 if TYPE_CHECKING:
@@ -53,10 +54,11 @@ def preview_frames(colour: FrameColourer, source: Path, fractions: list[float], 
         first = seeker.at(None)
         if first is None:
             raise InputError(f"no video frame could be decoded from {source}")
-        frames = []
-        for fraction in sorted(fractions):
+        found = {}
+        for fraction in sorted(set(fractions)):  # in rising order, so that decoding on can serve the next one
             target = first.pts + round(max(0.0, fraction * (video.duration or 0.0)) / video.time_base)
-            frames.append(seeker.at(target) or first)
+            found[fraction] = seeker.at(target) or first
+        frames = [found[fraction] for fraction in fractions]
     finally:
         seeker.close()
     coloured = colour(source, video, frames, pix_fmt)
@@ -80,7 +82,8 @@ class FrameSeeker:
         if self.last is not None and pts is not None and pts <= self.last.pts:
             return self.last  # rising timestamps: no frame lies between the last one's target and it
         keyframe = None if pts is None or self.last is None else self.keyframes.before(pts)
-        if self.reader is not None and keyframe is not None and self.last is not None and keyframe <= self.last.pts:
+        on = self.reader is not None and not self.reader.pts_repaired  # made-up timestamps: seek, as frame_at does
+        if on and keyframe is not None and keyframe <= self.last.pts:
             self.reader.skip_to(pts)
         else:
             self.close_reader()
@@ -118,9 +121,8 @@ def frame_rgb(frame: Frame, spec: YuvSpec, gray: bool = False) -> np.ndarray:
     y = frame.planes[0].astype(np.float32) / scale
     if gray:
         cb = cr = np.full_like(y, 128 / 255.0)
-    else:  # chroma upsampled bilinearly, as `geometry.resize` does
-        cb, cr = (cv2.resize(p.astype(np.float32) / scale, y.shape[::-1], interpolation=cv2.INTER_LINEAR)
-                  for p in frame.planes[1:3])
+    else:
+        cb, cr = (resize_plane(p.astype(np.float32) / scale, y.shape) for p in frame.planes[1:3])
     matrix, offset = yuv_matrix(spec)
     inverse = np.linalg.inv(matrix)
     rgb = (cv2.merge([y, cb, cr]) - offset.astype(np.float32)) @ inverse.T.astype(np.float32)

@@ -3,11 +3,12 @@
 Importing torch is ~2.4 s of a preview on 2 CPU cores. When a sheet needs only the model (no references,
 keyframes, hints, people or guided upsampling) and the int8 copy runs here (`engine`'s "auto" would take it:
 ONNX Runtime installed, a copy of these very weights, a CPU), its frames are coloured by `run`'s steps for a
-lone frame, in numpy: L* of the luma at chroma and render size, the model, ab times the saturation, upsampled
-to chroma size, Cb/Cr from L*a*b* with the film's matrix, the luma kept. OpenCV's L*a*b* conversion (sRGB, D65)
-stands in for `lab`'s and its area filter for torch's antialiased one when shrinking: the sheet matches the
-torch path's to within about a code value (tests/test_preview.py). Otherwise `preview` colours through
-`Colorizer` as before.
+lone frame, in numpy: L* of the luma at chroma and render size (`colorspec.lightness_curve` and
+`geometry.resize_plane`, the pipeline's own definitions: the model's input equals torch's to float rounding), the
+model, ab times the saturation, upsampled to chroma size, Cb/Cr from L*a*b* with the film's matrix (OpenCV's
+L*a*b* -> RGB with `lab.lab_to_rgb`'s clamp: the same codes to 1), the luma kept. The int8 model's output moves by
+a few ab units where its input moves by float rounding, so the frames agree with the torch path's to a fraction
+of a code on average, not code for code (tests/test_preview.py). Otherwise `preview` colours through `Colorizer`.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .colorspec import AB_SCALE, L_SCALE, YuvSpec, code_scale, gray_of_luma, yuv_matrix
+from .colorspec import AB_SCALE, L_SCALE, YuvSpec, code_scale, gray_of_luma, lightness_curve, yuv_matrix
 from .controls import DEFAULT_SATURATION, DEVICE, ENGINE, RENDER_SIZE
 from .errors import ModelError
-from .geometry import padding, render_shape
+from .geometry import padding, render_shape, resize_plane
 from .machine import cpu_batch_size, gpu_possible, model_threads
 from .media import Frame, VideoInfo
 from .modelfiles import INPUT, OUTPUTS, default_model_path, file_sha256, int8_path, open_session, size_multiple
@@ -30,28 +31,18 @@ from .modelfiles import INPUT, OUTPUTS, default_model_path, file_sha256, int8_pa
 NEEDS_TORCH = ("references", "keyframes", "hints", "people", "guided")  # `Colorizer` arguments only torch's path has
 
 
-def resize(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """A float plane at `size`: OpenCV's area filter when shrinking (a box average for exact reductions, as
-    `geometry.resize`), bilinear when enlarging (torch's antialiased bilinear is plain bilinear there)."""
-    (H, W), (h, w) = plane.shape, size
-    if (H, W) == (h, w):
-        return plane
-    return cv2.resize(plane, (w, h), interpolation=cv2.INTER_AREA if h < H else cv2.INTER_LINEAR)
-
-
 def gray_lightness(y: np.ndarray, spec: YuvSpec) -> np.ndarray:
     """L* of a Y' plane (code values / 255) as if its chroma were neutral (`color.luma_lightness`)."""
     offset, scale = gray_of_luma(spec)
-    gray = np.clip((y - offset) * scale, 0.0, 1.0).astype(np.float32)
-    return cv2.cvtColor(cv2.merge([gray, gray, gray]), cv2.COLOR_RGB2Lab)[..., 0]
+    return lightness_curve(np.clip((y - offset) * scale, 0.0, 1.0).astype(np.float32), np.where)
 
 
 def lightness(y: np.ndarray, render_hw: tuple[int, int], chroma_hw: tuple[int, int], spec: YuvSpec
               ) -> tuple[np.ndarray, np.ndarray]:
     """L* at render size (the model's input) and at chroma size, as `color.frame_lightness`."""
-    y_chroma = resize(y, chroma_hw)
+    y_chroma = resize_plane(y, chroma_hw)
     fits = render_hw[0] <= chroma_hw[0] and render_hw[1] <= chroma_hw[1]
-    return gray_lightness(resize(y_chroma if fits else y, render_hw), spec), gray_lightness(y_chroma, spec)
+    return gray_lightness(resize_plane(y_chroma if fits else y, render_hw), spec), gray_lightness(y_chroma, spec)
 
 
 def pad(x: np.ndarray, multiple: int) -> np.ndarray:
@@ -62,7 +53,8 @@ def pad(x: np.ndarray, multiple: int) -> np.ndarray:
 
 def chroma_codes(L: np.ndarray, ab: np.ndarray, spec: YuvSpec, bits: int) -> tuple[np.ndarray, np.ndarray]:
     """Cb, Cr code planes of `bits` for L* (h,w) and ab (2,h',w') upsampled to it (`finish.chroma_from_lab`)."""
-    a, b = (resize(c, L.shape) for c in ab)
+    a, b = (resize_plane(c, L.shape) for c in ab)
+    b = np.minimum(b, 200.0 * (L + 16.0) / 116.0)  # `lab.lab_to_rgb` clamps f(Z) at 0; OpenCV does not
     rgb = np.clip(cv2.cvtColor(cv2.merge([L, a, b]).astype(np.float32), cv2.COLOR_Lab2RGB), 0.0, 1.0)
     matrix, offset = yuv_matrix(spec)
     cbcr = rgb @ matrix[1:].T.astype(np.float32) + offset[1:].astype(np.float32)
@@ -115,4 +107,5 @@ def quick_look(colorizer_args: dict[str, Any]) -> QuickLook | None:
     multiple = size_multiple(session)
     if multiple is None:
         return None
-    return QuickLook(session, multiple, args.get("render_size", RENDER_SIZE), args.get("saturation", DEFAULT_SATURATION))
+    return QuickLook(session, multiple, args.get("render_size", RENDER_SIZE),
+                     args.get("saturation", DEFAULT_SATURATION))

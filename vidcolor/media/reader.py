@@ -47,12 +47,16 @@ class KeyframeFinder:
         self.stream = self.container.streams[video.index]
 
     def before(self, pts: int) -> int | None:
-        """The pts of the keyframe a seek to `pts` lands on; None where the file cannot say (not seekable)."""
+        """The timestamp of the keyframe a seek to `pts` lands on (its dts where it has no pts: about where it
+        stands); None where the file cannot say (not seekable, no keyframe first, no timestamps)."""
         try:
             self.container.seek(pts, backward=True, stream=self.stream)
-            return next((p.pts for p in self.container.demux(self.stream) if p.pts is not None), None)
+            packet = next(self.container.demux(self.stream), None)
         except av.FFmpegError:
             return None
+        if packet is None or not packet.is_keyframe:
+            return None
+        return packet.pts if packet.pts is not None else packet.dts
 
     def close(self) -> None:
         self.container.close()
