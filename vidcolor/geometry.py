@@ -46,26 +46,27 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 @lru_cache(maxsize=32)
 def antialias_weights(n_in: int, n_out: int) -> np.ndarray:
     """(n_out, n_in) weights of torch's antialiased bilinear filter along one axis (align_corners=False): a
-    triangle as wide as the reduction, plain bilinear when enlarging; each row sums to 1."""
+    triangle as wide as the reduction around each output pixel's centre; each row sums to 1."""
     scale = n_in / n_out
-    support, step = (scale, 1.0 / scale) if scale >= 1.0 else (1.0, 1.0)
-    weights = np.zeros((n_out, n_in), np.float64)
-    for i in range(n_out):
-        center = scale * (i + 0.5)
-        lo, hi = max(int(center - support + 0.5), 0), min(int(center + support + 0.5), n_in)
-        taps = np.clip(1.0 - np.abs((np.arange(lo, hi) - center + 0.5) * step), 0.0, None)
-        weights[i, lo:hi] = taps / taps.sum()
-    return weights.astype(np.float32)
+    step = 1.0 / scale if scale >= 1.0 else 1.0
+    centre = scale * (np.arange(n_out)[:, None] + 0.5)
+    weights = np.clip(1.0 - np.abs((np.arange(n_in)[None, :] - centre + 0.5) * step), 0.0, None)
+    return (weights / weights.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def resize_plane(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """`resize` of one float32 (H,W) plane in numpy, for the torch-free preview: the same box average or the
-    same filter weights (`antialias_weights`), equal to torch's to float rounding."""
+    """`resize` of one float32 (H,W) plane in numpy, for the torch-free preview, equal to torch's to float
+    rounding: the same box average, plain bilinear when enlarging both ways (OpenCV's, the same filter), else
+    the same filter weights (`antialias_weights`)."""
+    import cv2
+
     if x.shape == tuple(size):
         return x
     factor = box_factor(x.shape, size)
     if factor:
         return x.reshape(size[0], factor, size[1], factor).mean(axis=(1, 3), dtype=np.float32)
+    if size[0] >= x.shape[0] and size[1] >= x.shape[1]:
+        return cv2.resize(x, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
     return antialias_weights(x.shape[0], size[0]) @ x @ antialias_weights(x.shape[1], size[1]).T
 
 

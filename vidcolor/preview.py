@@ -125,7 +125,7 @@ def frame_rgb(frame: Frame, spec: YuvSpec, gray: bool = False) -> np.ndarray:
         cb, cr = (resize_plane(p.astype(np.float32) / scale, y.shape) for p in frame.planes[1:3])
     matrix, offset = yuv_matrix(spec)
     inverse = np.linalg.inv(matrix)
-    rgb = (cv2.merge([y, cb, cr]) - offset.astype(np.float32)) @ inverse.T.astype(np.float32)
+    rgb = cv2.transform(cv2.merge([y, cb, cr]), np.hstack([inverse, -(inverse @ offset)[:, None]]))
     return np.rint(np.clip(rgb, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 

@@ -57,7 +57,7 @@ def chroma_codes(L: np.ndarray, ab: np.ndarray, spec: YuvSpec, bits: int) -> tup
     b = np.minimum(b, 200.0 * (L + 16.0) / 116.0)  # `lab.lab_to_rgb` clamps f(Z) at 0; OpenCV does not
     rgb = np.clip(cv2.cvtColor(cv2.merge([L, a, b]).astype(np.float32), cv2.COLOR_Lab2RGB), 0.0, 1.0)
     matrix, offset = yuv_matrix(spec)
-    cbcr = rgb @ matrix[1:].T.astype(np.float32) + offset[1:].astype(np.float32)
+    cbcr = cv2.transform(rgb, np.hstack([matrix[1:], offset[1:, None]]))
     codes = np.clip(np.rint(cbcr * code_scale(bits)), 0, (1 << bits) - 1).astype(np.uint8 if bits == 8 else np.uint16)
     return codes[..., 0], codes[..., 1]
 
