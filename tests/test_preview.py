@@ -240,3 +240,16 @@ def test_the_seeker_gives_a_seeks_frames_decoding_on_where_no_keyframe_lies_betw
         assert a.pts == b.pts and all(np.array_equal(x, y) for x, y in zip(a.planes, b.planes))
     past = [t for t in targets if t >= keyframes[-1]]
     assert opened == [None] + ([past[0]] if len(keyframes) > 1 else [])  # one seek: to the first past the keyframe
+
+
+def test_a_photos_sheet_does_not_call_it_a_short_video(tmp_path):
+    import cv2
+    from click.testing import CliRunner
+
+    from vidcolor.cli import cli
+
+    photo = tmp_path / "photo.png"
+    assert cv2.imwrite(str(photo), np.full((48, 64), 120, np.uint8))
+    result = CliRunner().invoke(cli, ["preview", str(photo), "--render-size", "64"])
+    assert result.exit_code == 0, result.output
+    assert "1 frame, gray | colour" in result.output and "the video has only" not in result.output

@@ -155,9 +155,10 @@ def execute_preview(source: Path, target: Path, count: int, overwrite: bool, pix
 
             colour = colorizer_frames(Colorizer(**colorizer_args))
         rows = write_preview(colour, source, target, count, pix_fmt)
+    still = is_still(source)
     click.echo(f"{target}: {rows} frame{'s' if rows != 1 else ''}, gray | colour"
-               + (f" (the video has only {rows})" if rows < count and source.suffix else ""))
-    if colorizer_args.get("smoothing", "none") != "none" and not is_still(source):
+               + (f" (the video has only {rows})" if rows < count and not still else ""))
+    if colorizer_args.get("smoothing", "none") != "none" and not still:
         print_note(f"each frame is coloured alone: run's --smoothing {colorizer_args['smoothing']} steadies the "
                    f"colour over time, which a single frame cannot show")
 
