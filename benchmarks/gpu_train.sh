@@ -47,8 +47,8 @@ grep -v "^train " "$OUT/train.log" | tail -40
 cp "$RUN/metrics.csv" "$RUN/recipe.toml" "$OUT/" 2>/dev/null || true
 [ "$STATUS" = 0 ] || echo "training ended with status $STATUS; exporting what it saved" | tee -a "$OUT/train.log"
 
-"$PYTHON" -m vidcolor.train export "$RUN" -o "$OUT/model.pt" --pick best | tee -a "$OUT/train.log"
-"$PYTHON" -m vidcolor.train export "$RUN" -o "$OUT/last.pt" --pick last | tee -a "$OUT/train.log"
+"$PYTHON" -m vidcolor.train export "$RUN" -o "$OUT/model.pt" --pick best --no-int8 | tee -a "$OUT/train.log"
+"$PYTHON" -m vidcolor.train export "$RUN" -o "$OUT/last.pt" --pick last --no-int8 | tee -a "$OUT/train.log"
 SIZE=$(sed -n 's/^size = //p' "$RUN/recipe.toml")
 "$PYTHON" -m vidcolor.train.validate "$OUT/model.pt" "$PACK" "$SIZE" "$OUT/val.json" | tee -a "$OUT/train.log"
 cp "$RUN/metrics.csv" "$RUN/recipe.toml" "$OUT/"

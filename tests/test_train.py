@@ -364,6 +364,11 @@ def test_export_writes_the_int8_copy_run_takes_unless_told_not_to(photo_pack, tm
     assert Colorizer(tmp_path / "mine.pt", device="cpu").engine.name == "onnxruntime int8"
     result = CliRunner().invoke(train_cli, ["export", str(run), "-o", str(tmp_path / "plain.pt"), "--no-int8"])
     assert result.exit_code == 0 and not int8_path(tmp_path / "plain.pt").exists()
+    with pytest.MonkeyPatch.context() as mp:  # a torch-only machine (the GPU script's): no ONNX, no PyAV
+        mp.setitem(sys.modules, "vidcolor.train.quantize", None)
+        result = CliRunner().invoke(train_cli, ["export", str(run), "-o", str(tmp_path / "bare.pt")])
+    assert result.exit_code == 0 and (tmp_path / "bare.pt").is_file() and not int8_path(tmp_path / "bare.pt").exists()
+    assert "no int8 copy:" in result.output and "train quantize" in result.output
     shutil.rmtree(pack)  # the pack moved away: the model is still written, with a note on how to quantize later
     result = CliRunner().invoke(train_cli, ["export", str(run), "-o", str(tmp_path / "later.pt")])
     assert result.exit_code == 0 and (tmp_path / "later.pt").is_file() and not int8_path(tmp_path / "later.pt").exists()

@@ -169,9 +169,13 @@ def export(run, out, full_precision, pick, int8) -> None:
     if pack is None:
         click.echo(f"no int8 copy: the run's pack is not found from here; {later}")
         return
-    from .quantize import quantize_model
     try:
+        from .quantize import quantize_model
+
         copy, qmeta = quantize_model(path, pack)
+    except ImportError as exc:  # a torch-only machine (the GPU script's): the model is written, the copy made later
+        click.echo(f"no int8 copy: {exc.name or exc} is not installed here; {later}")
+        return
     except VidcolorError as exc:  # the model is written: a missing extra only costs the CPU speed-up
         click.echo(f"no int8 copy: {exc}; {later}")
         return
