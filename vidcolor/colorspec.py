@@ -6,7 +6,9 @@ matrices are numpy, shared by `yuv` (torch) and the preview's torch-free path (`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -69,7 +71,7 @@ def code_scale(bits: int) -> float:
     return 255.0 * (1 << (bits - 8))
 
 
-def lightness_curve(v, where):
+def lightness_curve(v: Any, where: Callable[..., Any]) -> Any:
     """L* of the gray R' = G' = B' = v (v already clamped to [0, 1]): the sRGB transfer, then CIE L* (D65, whose
     Y row sums to 1). Plain arithmetic on a torch tensor or a numpy array alike (`where`: torch.where or
     numpy.where), so the pipeline (`color.gray_lightness`) and the torch-free preview share one definition."""
