@@ -90,7 +90,8 @@ def quantize_model(model: Path, pack: Path, out: Path | None = None, frames: int
             x = next(self.items, None)
             return None if x is None else {INPUT: x}
 
-    meta = {SOURCE_KEY: file_sha256(model), MULTIPLE_KEY: str(net.size_multiple), "vidcolor_arch": str(info["arch"]),
+    meta = {SOURCE_KEY: file_sha256(model), MULTIPLE_KEY: str(net.size_multiple),
+            "vidcolor_arch": str(info["arch"]),
             "vidcolor_calibration": f"{len(inputs)} frames of {Path(pack).name}'s training split at {render_size} px"}
     with tempfile.TemporaryDirectory() as tmp:
         fp32, prepared, int8 = (Path(tmp) / n for n in ("fp32.onnx", "pre.onnx", "int8.onnx"))

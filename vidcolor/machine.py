@@ -12,6 +12,8 @@ from pathlib import Path
 
 CPU_BATCH_SIZE = 4  # batching beyond this buys nothing on CPU and only holds more frames
 CPU_BATCH_PIXELS = 4 * 1920 * 1080  # at most this many pixels a batch on CPU (4K and 8K: one frame)
+IO_THREADS = 2  # cores left to the decode and encode threads on a machine of more than SMALL_MACHINE cores
+SMALL_MACHINE = 4
 GPU_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/kfd", "/dev/dxg")  # NVIDIA, ROCm, WSL2
 
 
@@ -25,10 +27,6 @@ def cpu_name() -> str:
         lines = []
     names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
     return names[0] if names else platform.processor() or platform.machine() or "unknown CPU"
-
-
-IO_THREADS = 2  # cores left to the decode and encode threads on a machine of more than SMALL_MACHINE cores
-SMALL_MACHINE = 4
 
 
 def model_threads(cores: int | None = None) -> int:

@@ -75,7 +75,6 @@ def system_rows(model: Path | None, device: str, engine: str) -> list[tuple[str,
     return rows
 
 
-
 def execute_run(jobs: list[Job], colorizer_args: dict[str, Any], options: OutputOptions,
                 make_dirs: bool = False, debug: bool = False, report_path: Path | None = None,
                 segment_seconds: float | None = None, fps: float | None = None, quiet: bool = False) -> int:
@@ -144,7 +143,8 @@ def execute_preview(source: Path, target: Path, count: int, overwrite: bool, pix
     if not source.is_file() and not is_pattern(source):
         raise VidcolorError(f"no such file: {source}")
     check_target(source, target, overwrite)
-    if is_still(source):
+    still = is_still(source)
+    if still:
         from ..pipeline import Colorizer
 
         rows = write_still_preview(Colorizer(**colorizer_args), source, target)
@@ -155,7 +155,6 @@ def execute_preview(source: Path, target: Path, count: int, overwrite: bool, pix
 
             colour = colorizer_frames(Colorizer(**colorizer_args))
         rows = write_preview(colour, source, target, count, pix_fmt)
-    still = is_still(source)
     click.echo(f"{target}: {rows} frame{'s' if rows != 1 else ''}, gray | colour"
                + (f" (the video has only {rows})" if rows < count and not still else ""))
     if colorizer_args.get("smoothing", "none") != "none" and not still:
